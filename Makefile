@@ -1,0 +1,29 @@
+# The two commands a user needs: `make demo` and `make test`.
+VENV := .venv
+PY   := $(VENV)/bin/python
+
+.PHONY: setup demo test unit integration bench check clean
+
+setup:
+	@bash tools/setup.sh
+
+demo: setup
+	$(PY) mininet/vnet_mininet.py --demo topologies/default.yml
+
+test: setup
+	$(VENV)/bin/pytest -q tests
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: setup
+	$(VENV)/bin/pytest -q tests/integration
+
+bench: setup
+	$(PY) bench/dataplane
+
+check: setup
+	$(VENV)/bin/vnetctl check topologies/*.yml
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

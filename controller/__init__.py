@@ -1,0 +1,1 @@
+"""ryu-vnet: virtual networks on Open vSwitch, driven by one topology file."""

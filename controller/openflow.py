@@ -1,0 +1,154 @@
+"""Our flow data <-> os-ken OpenFlow 1.3 messages.
+
+The only module besides app.py that imports os-ken.  Everything here is a
+pure translation, testable by serializing and parsing messages.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from controller.pipeline.flows import Flow, Group, Meter, Move, Output, SetField, ToGroup
+from controller.reconcile import FlowKey, Plan
+
+ALL_ONES_64 = 0xffffffffffffffff
+
+
+def match_of(parser, match: tuple):
+    return parser.OFPMatch(**dict(match))
+
+
+def canonical_match(ofpmatch) -> tuple:
+    """An OFPMatch read from a switch, in our canonical (sorted) form."""
+    items = []
+    for name, value in ofpmatch.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        items.append((name, value))
+    return tuple(sorted(items))
+
+
+def actions_of(parser, actions) -> list:
+    out = []
+    for a in actions:
+        if isinstance(a, Output):
+            out.append(parser.OFPActionOutput(a.port, 0xffff))
+        elif isinstance(a, ToGroup):
+            out.append(parser.OFPActionGroup(a.group_id))
+        elif isinstance(a, SetField):
+            out.append(parser.OFPActionSetField(**{a.field: a.value}))
+        elif isinstance(a, Move):
+            out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
+                                              n_bits=a.n_bits, src_ofs=0, dst_ofs=0))
+        else:
+            raise TypeError(f'unknown action {a!r}')
+    return out
+
+
+def instructions_of(ofp, parser, f: Flow) -> list:
+    inst = []
+    if f.meter is not None:
+        inst.append(parser.OFPInstructionMeter(f.meter, ofp.OFPIT_METER))
+    if f.actions:
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
+                                                 actions_of(parser, f.actions)))
+    if f.write_metadata is not None:
+        inst.append(parser.OFPInstructionWriteMetadata(*f.write_metadata))
+    if f.goto is not None:
+        inst.append(parser.OFPInstructionGotoTable(f.goto))
+    return inst
+
+
+def flow_add(dp, f: Flow):
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPFlowMod(dp, cookie=f.cookie, table_id=f.table, command=ofp.OFPFC_ADD,
+                             priority=f.priority, match=match_of(parser, f.match),
+                             instructions=instructions_of(ofp, parser, f))
+
+
+def flow_delete(dp, cookie: int, key: FlowKey):
+    """Delete exactly that entry, and only while it still carries `cookie`."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    table, priority, match = key
+    return parser.OFPFlowMod(dp, cookie=cookie, cookie_mask=ALL_ONES_64, table_id=table,
+                             command=ofp.OFPFC_DELETE_STRICT, priority=priority,
+                             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                             match=match_of(parser, match))
+
+
+def group_mod(dp, group: Group, command):
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    buckets = [parser.OFPBucket(actions=actions_of(parser, b)) for b in group.buckets]
+    return parser.OFPGroupMod(dp, command=command, type_=ofp.OFPGT_ALL,
+                              group_id=group.group_id, buckets=buckets)
+
+
+def group_delete(dp, group_id: int):
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, type_=ofp.OFPGT_ALL,
+                              group_id=group_id)
+
+
+def meter_mod(dp, meter: Meter, command):
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    band = parser.OFPMeterBandDrop(rate=meter.rate_pps, burst_size=meter.burst)
+    return parser.OFPMeterMod(dp, command=command, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
+                              meter_id=meter.meter_id, bands=[band])
+
+
+def meter_delete(dp, meter_id: int):
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=meter_id,
+                              bands=[])
+
+
+def messages_for(dp, plan: Plan) -> List:
+    """The plan as OpenFlow messages, in an order safe even without a bundle."""
+    ofp = dp.ofproto
+    msgs = [meter_mod(dp, m, ofp.OFPMC_ADD) for m in plan.meter_adds]
+    msgs += [meter_mod(dp, m, ofp.OFPMC_MODIFY) for m in plan.meter_mods]
+    msgs += [group_mod(dp, g, ofp.OFPGC_ADD) for g in plan.group_adds]
+    msgs += [group_mod(dp, g, ofp.OFPGC_MODIFY) for g in plan.group_mods]
+    msgs += [flow_add(dp, f) for f in plan.flow_adds]
+    msgs += [flow_delete(dp, c, key) for c, key in plan.flow_deletes]
+    msgs += [group_delete(dp, gid) for gid in plan.group_deletes]
+    msgs += [meter_delete(dp, mid) for mid in plan.meter_deletes]
+    return msgs
+
+
+def key_from_stats(stat) -> FlowKey:
+    return (stat.table_id, stat.priority, canonical_match(stat.match))
+
+
+def group_from_desc(desc) -> Optional[Group]:
+    """Decode a group read from a switch; None if it is not one we could have made."""
+    if desc.type != 0:                      # OFPGT_ALL
+        return None
+    buckets = []
+    for bucket in desc.buckets:
+        actions = []
+        for a in bucket.actions:
+            decoded = _decode_action(a)
+            if decoded is None:
+                return None
+            actions.append(decoded)
+        buckets.append(tuple(actions))
+    return Group(desc.group_id, tuple(buckets))
+
+
+def _decode_action(a):
+    name = type(a).__name__
+    if name == 'OFPActionOutput':
+        return Output(a.port)
+    if name == 'OFPActionGroup':
+        return ToGroup(a.group_id)
+    if name == 'OFPActionSetField':
+        return SetField(a.key, a.value)
+    return None
+
+
+def meter_from_config(config) -> Optional[Meter]:
+    """Decode a meter read from a switch; None if it is not one we could have made."""
+    bands = list(config.bands)
+    if len(bands) != 1 or type(bands[0]).__name__ != 'OFPMeterBandDrop':
+        return None
+    return Meter(config.meter_id, bands[0].rate, bands[0].burst_size)

@@ -1,0 +1,125 @@
+"""Flows and groups as plain, hashable data.
+
+The pipeline produces these; the reconciler diffs them; `controller.openflow`
+turns them into os-ken messages; `tests/ofsim.py` executes them.  Nothing here
+knows about sockets or os-ken.
+
+Field names are OXM names as os-ken spells them (in_port, eth_dst, arp_tpa,
+metadata, ...).  Match values are ints or strings ("52:54:00:..", "10.0.0.1");
+a masked match value is a (value, mask) tuple.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+# Every flow we install carries this tag in the top 16 bits of its cookie
+# ("vn"); the low 48 bits fingerprint the flow's whole content, so a flow
+# read back from a switch tells us exactly which desired flow it is.
+COOKIE_TAG = 0x766e << 48
+COOKIE_MASK = 0xffff << 48
+_FINGERPRINT_BITS = 48
+
+OFPP_IN_PORT = 0xfffffff8
+OFPP_CONTROLLER = 0xfffffffd
+OFPP_LOCAL = 0xfffffffe
+
+MatchValue = Union[int, str, Tuple[Union[int, str], Union[int, str]]]
+
+
+@dataclass(frozen=True)
+class Output:
+    port: int
+
+
+@dataclass(frozen=True)
+class ToGroup:
+    group_id: int
+
+
+@dataclass(frozen=True)
+class SetField:
+    field: str
+    value: Union[int, str]
+
+
+@dataclass(frozen=True)
+class Move:
+    """Copy n_bits of src into dst (NXM reg_move); whole fields only here."""
+    src: str
+    dst: str
+    n_bits: int
+
+
+Action = Union[Output, ToGroup, SetField, Move]
+
+
+@dataclass(frozen=True)
+class Flow:
+    table: int
+    priority: int
+    match: Tuple[Tuple[str, MatchValue], ...]
+    actions: Tuple[Action, ...] = ()
+    goto: Optional[int] = None
+    write_metadata: Optional[Tuple[int, int]] = None   # (value, mask)
+    meter: Optional[int] = None                        # applied before the actions
+
+    @property
+    def key(self):
+        """What OpenFlow considers the identity of a flow in a table."""
+        return (self.table, self.priority, self.match)
+
+    @property
+    def cookie(self) -> int:
+        digest = hashlib.blake2b(repr(self).encode(), digest_size=8).digest()
+        return COOKIE_TAG | (int.from_bytes(digest, 'big') & ((1 << _FINGERPRINT_BITS) - 1))
+
+    def describe(self) -> str:
+        match = ','.join(f'{k}={_fmt(v)}' for k, v in self.match) or '*'
+        acts = [f'meter:{self.meter}'] if self.meter is not None else []
+        acts += [_fmt_action(a) for a in self.actions]
+        if self.write_metadata is not None:
+            acts.append('write_metadata:%#x/%#x' % self.write_metadata)
+        if self.goto is not None:
+            acts.append(f'goto:{self.goto}')
+        return f'table={self.table} priority={self.priority} {match} -> {",".join(acts) or "drop"}'
+
+
+@dataclass(frozen=True)
+class Group:
+    """An ALL group: every bucket gets a copy (used to flood a network)."""
+    group_id: int
+    buckets: Tuple[Tuple[Action, ...], ...]
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A packets-per-second limit with a burst, dropping the excess."""
+    meter_id: int
+    rate_pps: int
+    burst: int
+
+
+def flow(table, priority, actions=(), goto=None, write_metadata=None, meter=None,
+         **match) -> Flow:
+    """Build a Flow with its match fields in canonical (sorted) order."""
+    return Flow(table=table, priority=priority, match=tuple(sorted(match.items())),
+                actions=tuple(actions), goto=goto, write_metadata=write_metadata, meter=meter)
+
+
+def _fmt(v):
+    if isinstance(v, tuple):
+        return f'{_fmt(v[0])}/{_fmt(v[1])}'
+    return hex(v) if isinstance(v, int) and v > 9 else str(v)
+
+
+def _fmt_action(a) -> str:
+    if isinstance(a, Output):
+        return {OFPP_IN_PORT: 'in_port', OFPP_CONTROLLER: 'controller',
+                OFPP_LOCAL: 'local'}.get(a.port, f'output:{a.port}')
+    if isinstance(a, ToGroup):
+        return f'group:{a.group_id}'
+    if isinstance(a, SetField):
+        return f'set_field:{a.value}->{a.field}'
+    return f'move:{a.src}->{a.dst}'

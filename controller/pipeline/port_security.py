@@ -1,0 +1,75 @@
+"""Table PORT_SECURITY: a vif speaks only with its own addresses.
+
+Reached only from vif ports, whose source MAC the classifier already
+checked.  Here:
+  * DHCP client requests (UDP 68->67) go to the controller through a meter of
+    their own per port, so a DISCOVER flood from one port cannot starve the
+    others; in a network without a DHCP service they continue like any frame.
+  * DHCP server traffic (UDP source port 67) from a vif is dropped: no rogue
+    DHCP servers.
+  * IPv4 must come from the interface's ipv4; ARP must claim the interface's
+    MAC and ipv4 (or 0.0.0.0, an address probe).  Everything else IPv4/ARP
+    is dropped.  Other ethertypes continue (their source MAC is checked).
+An interface without an ipv4 gets the DHCP rules but no address checks.
+"""
+from controller.pipeline import tables
+from controller.pipeline.context import DatapathView
+from controller.pipeline.flows import Meter, OFPP_CONTROLLER, Output, flow
+from controller.topology import DHCP, VIF
+
+ETH_IP, ETH_ARP, UDP = 0x0800, 0x0806, 17
+DHCP_SERVER_PORT, DHCP_CLIENT_PORT = 67, 68
+# A client needs 2 packets per lease; this leaves room for retries and a
+# whole VM fleet booting at once, while a flood from one port is capped.
+DHCP_RATE_PPS, DHCP_BURST = 50, 100
+NEXT = tables.SERVICES
+
+
+def dhcp_meter_id(ofport: int) -> int:
+    return ofport
+
+
+def port_security_flows(view: DatapathView):
+    yield flow(tables.PORT_SECURITY, 0)
+    for name, ofport in sorted(view.local.items()):
+        iface = view.interface(name)
+        if iface.mode != VIF:
+            continue
+        yield from _dhcp_flows(view, iface, ofport)
+        yield from _address_flows(iface, ofport)
+
+
+def port_security_meters(view: DatapathView):
+    for name, ofport in sorted(view.local.items()):
+        iface = view.interface(name)
+        if iface.mode == VIF and _has_dhcp(view, iface.network):
+            yield Meter(dhcp_meter_id(ofport), DHCP_RATE_PPS, DHCP_BURST)
+
+
+def _has_dhcp(view, network) -> bool:
+    return any(DHCP in i.services for i in view.simulated_in(network))
+
+
+def _dhcp_flows(view, iface, ofport):
+    t, p = tables.PORT_SECURITY, ofport
+    yield flow(t, 110, in_port=p, eth_type=ETH_IP, ip_proto=UDP, udp_src=DHCP_SERVER_PORT)
+    request = dict(in_port=p, eth_type=ETH_IP, ip_proto=UDP,
+                   udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
+    if _has_dhcp(view, iface.network):
+        yield flow(t, 120, (Output(OFPP_CONTROLLER),), meter=dhcp_meter_id(p), **request)
+    else:
+        yield flow(t, 120, goto=NEXT, **request)
+
+
+def _address_flows(iface, ofport):
+    t, p = tables.PORT_SECURITY, ofport
+    if iface.ipv4 is None:
+        yield flow(t, 10, in_port=p, goto=NEXT)
+        return
+    ip = str(iface.ipv4)
+    yield flow(t, 100, in_port=p, eth_type=ETH_IP, ipv4_src=ip, goto=NEXT)
+    for spa in (ip, '0.0.0.0'):
+        yield flow(t, 100, in_port=p, eth_type=ETH_ARP, arp_spa=spa, arp_sha=iface.mac, goto=NEXT)
+    yield flow(t, 50, in_port=p, eth_type=ETH_IP)          # spoofed IPv4 source: drop
+    yield flow(t, 50, in_port=p, eth_type=ETH_ARP)         # spoofed ARP: drop
+    yield flow(t, 10, in_port=p, goto=NEXT)                # other ethertypes

@@ -1,0 +1,92 @@
+"""Desired versus installed: the fewest changes that make a switch right.
+
+A flow's cookie fingerprints its whole content (controller.pipeline.flows),
+so "installed" only needs cookies and keys.  A changed flow is an ADD that
+overwrites the old entry (same table, priority and match); no DELETE is sent
+for what an ADD already replaced.  Groups and meters are keyed by id.  The
+plan is ordered so that nothing ever refers to what is missing, even without
+a bundle: meters and groups first, then flows, then stale flows, then stale
+groups and meters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from controller.pipeline import DesiredState
+from controller.pipeline.flows import Flow, Group, Meter
+
+FlowKey = Tuple[int, int, tuple]           # (table, priority, canonical match)
+
+
+@dataclass
+class Plan:
+    meter_adds: List[Meter] = field(default_factory=list)
+    meter_mods: List[Meter] = field(default_factory=list)
+    group_adds: List[Group] = field(default_factory=list)
+    group_mods: List[Group] = field(default_factory=list)
+    flow_adds: List[Flow] = field(default_factory=list)
+    flow_deletes: List[Tuple[int, FlowKey]] = field(default_factory=list)  # (cookie, key)
+    group_deletes: List[int] = field(default_factory=list)
+    meter_deletes: List[int] = field(default_factory=list)
+
+    def __len__(self):
+        return sum(len(v) for v in vars(self).values())
+
+    def summary(self) -> str:
+        text = (f'+{len(self.flow_adds)} -{len(self.flow_deletes)} flows, '
+                f'+{len(self.group_adds)} ~{len(self.group_mods)} -{len(self.group_deletes)} groups')
+        if self.meter_adds or self.meter_mods or self.meter_deletes:
+            text += (f', +{len(self.meter_adds)} ~{len(self.meter_mods)} '
+                     f'-{len(self.meter_deletes)} meters')
+        return text
+
+
+@dataclass
+class Installed:
+    """What we believe is on a switch: our flows by cookie, groups and meters by id.
+
+    A group or meter read back from a switch that we could not decode is
+    stored as None, which never equals a desired one (so it is rewritten).
+    """
+    flows: Dict[int, FlowKey] = field(default_factory=dict)
+    groups: Dict[int, Optional[Group]] = field(default_factory=dict)
+    meters: Dict[int, Optional[Meter]] = field(default_factory=dict)
+
+    def apply(self, plan: Plan) -> None:
+        for m in plan.meter_adds + plan.meter_mods:
+            self.meters[m.meter_id] = m
+        for g in plan.group_adds + plan.group_mods:
+            self.groups[g.group_id] = g
+        added = {f.key: f.cookie for f in plan.flow_adds}
+        for cookie, key in list(self.flows.items()):   # an ADD replaces its key
+            if key in added and added[key] != cookie:
+                del self.flows[cookie]
+        for f in plan.flow_adds:
+            self.flows[f.cookie] = f.key
+        for cookie, _ in plan.flow_deletes:
+            self.flows.pop(cookie, None)
+        for gid in plan.group_deletes:
+            self.groups.pop(gid, None)
+        for mid in plan.meter_deletes:
+            self.meters.pop(mid, None)
+
+
+def _diff_by_id(desired: Mapping, installed: Mapping):
+    adds = [obj for i, obj in sorted(desired.items()) if i not in installed]
+    mods = [obj for i, obj in sorted(desired.items()) if i in installed and installed[i] != obj]
+    deletes = [i for i in sorted(installed) if i not in desired]
+    return adds, mods, deletes
+
+
+def plan_changes(desired: DesiredState, installed: Installed) -> Plan:
+    plan = Plan()
+    plan.meter_adds, plan.meter_mods, plan.meter_deletes = _diff_by_id(desired.meters,
+                                                                       installed.meters)
+    plan.group_adds, plan.group_mods, plan.group_deletes = _diff_by_id(desired.groups,
+                                                                       installed.groups)
+    plan.flow_adds = [f for c, f in sorted(desired.flows.items()) if c not in installed.flows]
+    replaced = {f.key for f in plan.flow_adds}
+    plan.flow_deletes = [(c, key) for c, key in sorted(installed.flows.items())
+                         if c not in desired.flows and key not in replaced]
+    return plan

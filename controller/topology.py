@@ -1,0 +1,88 @@
+"""The validated topology: an immutable model of topology file v1.
+
+Everything downstream (the flow pipeline, the DHCP responder, the Mininet
+builder) reads this model and never the YAML.  `load_topology` is the only
+way to get one from a file; it raises `TopologyError` with every problem.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+VIF, SIMULATED, HOST = 'vif', 'simulated', 'host'
+VIRTUAL, PHYSICAL = 'virtual', 'physical'
+DHCP, ROUTER = 'dhcp', 'router'
+
+
+@dataclass(frozen=True)
+class Datapath:
+    name: str
+    dpid: int
+    tunnel_ip: Optional[ipaddress.IPv4Address] = None
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    ipv4: ipaddress.IPv4Network
+    mode: str = VIRTUAL
+    vni: int = 0                    # always set after validation (explicit or derived)
+    dns_servers: Tuple[ipaddress.IPv4Address, ...] = ()
+    domain_name: Optional[str] = None
+    lease_time: int = 86400
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    network: str
+    mac: str                        # lower-case, colon separated
+    ipv4: Optional[ipaddress.IPv4Address] = None
+    mode: str = VIF
+    datapath: Optional[str] = None  # vif and host only
+    port: Optional[str] = None      # vif and host only
+    services: Tuple[str, ...] = ()  # simulated only
+
+
+@dataclass(frozen=True)
+class Route:
+    interface: str
+    ipv4: ipaddress.IPv4Network     # defaults to the interface's network
+    gateway: Optional[ipaddress.IPv4Address] = None
+
+
+@dataclass(frozen=True)
+class RouteLink:
+    name: str
+    routes: Tuple[Route, ...]
+    mac: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Topology:
+    source: str
+    datapaths: Mapping[str, Datapath] = field(default_factory=dict)
+    networks: Mapping[str, Network] = field(default_factory=dict)
+    interfaces: Mapping[str, Interface] = field(default_factory=dict)
+    route_links: Mapping[str, RouteLink] = field(default_factory=dict)
+
+    def datapath_by_dpid(self, dpid: int) -> Optional[Datapath]:
+        for dp in self.datapaths.values():
+            if dp.dpid == dpid:
+                return dp
+        return None
+
+    def interfaces_of(self, network: str):
+        return [i for i in self.interfaces.values() if i.network == network]
+
+    def ports_on(self, datapath: str):
+        """Interfaces (vif and host) plugged into `datapath`, by port name."""
+        return {i.port: i for i in self.interfaces.values()
+                if i.datapath == datapath and i.port is not None}
+
+
+def load_topology(path: str) -> Topology:
+    """Read and validate a topology file; raise TopologyError listing every problem."""
+    from controller.validate import validate_file
+    return validate_file(path)

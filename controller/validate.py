@@ -1,0 +1,109 @@
+"""Topology file v1 -> `Topology`, or `TopologyError` with every problem at once.
+
+    validate_file(path)               the file on disk (what load_topology uses)
+    validate_text(text, source_name)  the same for text in hand (tests, reloads)
+    default_vni(name)                 the VNI a network gets when it names none
+
+Layers: yamlsource (YAML with lines, duplicate keys) -> validate_entry (one
+mapping key by key) with validate_values (single values) -> validate_rules
+(rules across entries) -> here: the immutable model, built only when the file
+has no problem at all.  Nothing but TopologyError ever escapes.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Dict, Iterable, Mapping
+
+from controller.errors import Problem, TopologyError
+from controller.topology import Datapath, Interface, Network, Route, RouteLink, Topology
+from controller.validate_entry import Report
+from controller.validate_rules import Sections, read_sections
+from controller.validate_values import VNI_MAX
+from controller.yamlsource import load_yaml
+
+
+def validate_file(path: str) -> Topology:
+    """Read and validate the topology file at `path`."""
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise TopologyError([Problem(str(path), None, '', f'cannot read the file: {reason}')]) from None
+    try:
+        text = raw.decode('utf-8-sig')     # tolerate a byte-order mark
+    except UnicodeDecodeError as exc:
+        line = raw.count(b'\n', 0, exc.start) + 1
+        raise TopologyError([Problem(str(path), line, '',
+                                     'not UTF-8 text (byte {:#04x})'.format(raw[exc.start]))]) from None
+    return validate_text(text, str(path))
+
+
+def validate_text(text: str, source_name: str = '<text>') -> Topology:
+    """Validate topology text; `source_name` is the file name shown in problems."""
+    data, problems = load_yaml(text, source_name)
+    if data is None:
+        raise TopologyError(problems)
+    report = Report(source_name, problems)
+    sections = read_sections(report, data)
+    if report.problems:
+        raise TopologyError(report.problems)
+    return build_topology(source_name, sections)
+
+
+# -- VNIs -----------------------------------------------------------------------
+
+def default_vni(name: str) -> int:
+    """The preferred VNI of a network that names none: from its name alone.
+
+    crc32(name) mod (2**24 - 2) + 1, i.e. 1 .. 16777214.  Depending on nothing
+    but the name keeps it stable when other networks are added or removed.
+    """
+    return zlib.crc32(name.encode('utf-8')) % (VNI_MAX - 1) + 1
+
+
+def assign_vnis(explicit: Mapping[str, int], implicit: Iterable[str]) -> Dict[str, int]:
+    """VNIs for the networks in `implicit` (those without one), avoiding all others.
+
+    Explicit VNIs always win.  Networks without one take `default_vni(name)` in
+    sorted name order; on a collision (with an explicit VNI or an earlier
+    default) they probe upwards, 16777215 wrapping to 1.  So a default only
+    moves if a colliding name is added (about 1 in 8 million per pair); set
+    `vni` explicitly where stability must be guaranteed.
+    """
+    used = set(explicit.values())
+    assigned = {}
+    for name in sorted(implicit):
+        vni = default_vni(name)
+        while vni in used:
+            vni = vni % VNI_MAX + 1
+        used.add(vni)
+        assigned[name] = vni
+    return assigned
+
+
+# -- the model --------------------------------------------------------------------
+
+def build_topology(source: str, s: Sections) -> Topology:
+    """The model of a file that passed every rule (so every value is present)."""
+    explicit = {name: e.values['vni'] for name, e in s.networks.items() if e.values['vni']}
+    vnis = {**explicit, **assign_vnis(explicit, (n for n in s.networks if n not in explicit))}
+    return Topology(
+        source=source,
+        datapaths={name: Datapath(name, e.values['dpid'], e.values['tunnel_ip'])
+                   for name, e in s.datapaths.items()},
+        networks={name: Network(name, v['ipv4'], v['mode'], vnis[name], v['dns_servers'],
+                                v['domain_name'], v['lease_time'])
+                  for name, v in ((n, e.values) for n, e in s.networks.items())},
+        interfaces={name: Interface(name, v['network'], v['mac'], v['ipv4'], v['mode'],
+                                    v.get('datapath'), v.get('port'), v.get('services', ()))
+                    for name, v in ((n, e.values) for n, e in s.interfaces.items())},
+        route_links={name: RouteLink(name, tuple(_route(s, r.values) for r in s.routes[name]),
+                                     e.values['mac'])
+                     for name, e in s.route_links.items()})
+
+
+def _route(s: Sections, values: dict) -> Route:
+    interface = s.interfaces[values['interface']].values
+    network = s.networks[interface['network']].values
+    return Route(values['interface'], values['ipv4'] or network['ipv4'], values['gateway'])

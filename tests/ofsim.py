@@ -1,0 +1,119 @@
+"""A small OpenFlow 1.3 table simulator for the pipeline's data flows.
+
+Like Faucet's clib/fakeoftable.py, but over our own flow data: it runs a
+packet (a dict of OXM field values) through the tables and returns what
+leaves where, so unit tests read as "a frame from port X to MAC Y leaves on
+port Z".  It also rejects flows OVS would refuse (missing match
+prerequisites), so a malformed flow fails here before it reaches a switch.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Dict, Iterable, List, Tuple
+
+from controller.pipeline.flows import (Flow, Group, Move, OFPP_IN_PORT, Output,
+                                       SetField, ToGroup)
+
+# field -> (prerequisite field, allowed values)
+PREREQUISITES = {
+    'arp_op': ('eth_type', {0x0806}), 'arp_spa': ('eth_type', {0x0806}),
+    'arp_tpa': ('eth_type', {0x0806}), 'arp_sha': ('eth_type', {0x0806}),
+    'arp_tha': ('eth_type', {0x0806}),
+    'ipv4_src': ('eth_type', {0x0800}), 'ipv4_dst': ('eth_type', {0x0800}),
+    'ip_proto': ('eth_type', {0x0800, 0x86dd}), 'ip_dscp': ('eth_type', {0x0800, 0x86dd}),
+    'icmpv4_type': ('ip_proto', {1}), 'icmpv4_code': ('ip_proto', {1}),
+    'udp_src': ('ip_proto', {17}), 'udp_dst': ('ip_proto', {17}),
+    'tcp_src': ('ip_proto', {6}), 'tcp_dst': ('ip_proto', {6}),
+}
+
+
+class PrerequisiteError(AssertionError):
+    pass
+
+
+def check_prerequisites(f: Flow) -> None:
+    match = dict(f.match)
+    for name in match:
+        if name in PREREQUISITES:
+            need, allowed = PREREQUISITES[name]
+            if match.get(need) not in allowed:
+                raise PrerequisiteError(f'{f.describe()}: {name} needs {need} in {allowed}')
+
+
+def _as_int(value) -> int:
+    if isinstance(value, int):
+        return value
+    if ':' in value:
+        return int(value.replace(':', ''), 16)
+    return int(ipaddress.IPv4Address(value))
+
+
+def _field_matches(packet: dict, name: str, want) -> bool:
+    if name not in packet:
+        return False
+    have = _as_int(packet[name])
+    if isinstance(want, tuple):
+        value, mask = (_as_int(w) for w in want)
+        return have & mask == value & mask
+    return have == _as_int(want)
+
+
+class FakeSwitch:
+    def __init__(self, flows: Iterable[Flow], groups: Iterable[Group] = ()):
+        self.tables: Dict[int, List[Flow]] = {}
+        for f in flows:
+            check_prerequisites(f)
+            self.tables.setdefault(f.table, []).append(f)
+        for table in self.tables.values():
+            table.sort(key=lambda f: -f.priority)
+        self.groups = {g.group_id: g for g in groups}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(state.flows.values(), state.groups.values())
+
+    def lookup(self, table: int, packet: dict):
+        for f in self.tables.get(table, []):
+            if all(_field_matches(packet, k, v) for k, v in f.match):
+                return f
+        return None
+
+    def run(self, packet: dict) -> List[Tuple[int, dict]]:
+        """Outputs as (port, packet) pairs; [] means dropped."""
+        pkt = dict(packet, metadata=0)
+        table, out = 0, []
+        while table is not None:
+            f = self.lookup(table, pkt)
+            if f is None:
+                return out                     # table miss: drop (OpenFlow 1.3)
+            self._apply(f.actions, pkt, out)
+            if f.write_metadata:
+                value, mask = f.write_metadata
+                pkt['metadata'] = (pkt['metadata'] & ~mask) | (value & mask)
+            table = f.goto
+        return out
+
+    def _apply(self, actions, pkt, out):
+        for a in actions:
+            if isinstance(a, SetField):
+                pkt[a.field] = a.value
+            elif isinstance(a, Move):
+                pkt[a.dst] = pkt[a.src]
+            elif isinstance(a, Output):
+                self._output(a.port, pkt, out)
+            elif isinstance(a, ToGroup):
+                for bucket in self.groups[a.group_id].buckets:
+                    self._apply(bucket, dict(pkt), out)
+            else:
+                raise NotImplementedError(a)
+
+    @staticmethod
+    def _output(port, pkt, out):
+        if port == OFPP_IN_PORT:
+            out.append((pkt['in_port'], dict(pkt)))
+        elif port != pkt['in_port']:           # OpenFlow never hairpins implicitly
+            out.append((port, dict(pkt)))
+
+
+def ports_of(outputs) -> List[int]:
+    return sorted(port for port, _ in outputs)

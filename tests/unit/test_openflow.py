@@ -1,0 +1,58 @@
+"""Flow data -> os-ken messages, and what a switch reports back -> flow keys."""
+from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
+
+from controller import openflow
+from controller.pipeline import compile_datapath
+from controller.reconcile import Plan
+from tests.unit.factories import ALL_PORTS, overlapping
+
+
+class FakeDatapath:
+    ofproto, ofproto_parser, id = ofp, parser, 1
+
+
+def desired():
+    return compile_datapath(overlapping(), 'br0', ALL_PORTS)
+
+
+def test_every_compiled_flow_serializes_to_a_valid_flow_mod():
+    dp = FakeDatapath()
+    for f in desired().flows.values():
+        msg = openflow.flow_add(dp, f)
+        msg.set_xid(1)
+        msg.serialize()
+        assert msg.cookie == f.cookie and len(msg.buf) >= 56
+
+
+def test_a_match_read_back_from_a_switch_gives_the_same_flow_key():
+    for f in desired().flows.values():
+        match = openflow.match_of(parser, f.match)
+        buf = bytearray()
+        match.serialize(buf, 0)
+        parsed = parser.OFPMatch.parser(bytes(buf), 0)
+        stat = parser.OFPFlowStats(table_id=f.table, priority=f.priority, match=parsed)
+        assert openflow.key_from_stats(stat) == f.key
+
+
+def test_a_flood_group_read_back_decodes_to_the_desired_group():
+    for g in desired().groups.values():
+        msg = openflow.group_mod(FakeDatapath(), g, ofp.OFPGC_ADD)
+        desc = parser.OFPGroupDescStats(type_=ofp.OFPGT_ALL, group_id=g.group_id,
+                                        buckets=msg.buckets)
+        assert openflow.group_from_desc(desc) == g
+
+
+def test_the_message_order_puts_groups_before_the_flows_that_use_them_and_deletes_last():
+    state = desired()
+    plan = Plan(group_adds=list(state.groups.values()), flow_adds=list(state.flows.values()),
+                flow_deletes=[(0x766e000000000001, (0, 100, (('in_port', 9),)))], group_deletes=[77])
+    kinds = [(type(m).__name__, m.command) for m in openflow.messages_for(FakeDatapath(), plan)]
+    assert kinds[0] == ('OFPGroupMod', ofp.OFPGC_ADD)
+    assert kinds[-2] == ('OFPFlowMod', ofp.OFPFC_DELETE_STRICT)
+    assert kinds[-1] == ('OFPGroupMod', ofp.OFPGC_DELETE)
+
+
+def test_a_stale_flow_is_deleted_strictly_and_only_while_it_carries_its_cookie():
+    msg = openflow.flow_delete(FakeDatapath(), 0x766e0000000000aa, (40, 100, (('metadata', 5),)))
+    assert msg.command == ofp.OFPFC_DELETE_STRICT
+    assert msg.cookie == 0x766e0000000000aa and msg.cookie_mask == 0xffffffffffffffff

@@ -1,0 +1,101 @@
+"""Desired vs installed: the plan is minimal and converges."""
+from controller.pipeline import compile_datapath
+from controller.reconcile import Installed, plan_changes
+from tests.unit.factories import ALL_PORTS, net, overlapping, topology, vif
+
+
+def converge(installed, desired):
+    plan = plan_changes(desired, installed)
+    installed.apply(plan)
+    return plan
+
+
+def scaled(n_vifs, extra=False):
+    """One network with n vifs, optionally plus one more interface."""
+    vifs = [vif(f'v{i}', 'n', '52:54:%02x:%02x:%02x:01' % (i >> 16, (i >> 8) & 255, i & 255),
+                f'10.{i >> 16}.{(i >> 8) & 255}.{i & 255 or 1}', port=f'p{i}')
+            for i in range(1, n_vifs + 1)]
+    if extra:
+        vifs.append(vif('new', 'n', '52:54:ff:ff:ff:01', '10.255.255.1', port='pnew'))
+    topo = topology([net('n', '10.0.0.0/8', 5)], vifs)
+    ports = {f'p{i}': i for i in range(1, n_vifs + 2)}
+    ports['pnew'] = 100000
+    return topo, ports
+
+
+def test_an_empty_switch_gets_every_desired_flow_and_group_and_nothing_is_deleted():
+    desired = compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    plan = plan_changes(desired, Installed())
+    assert len(plan.flow_adds) == len(desired.flows)
+    assert len(plan.group_adds) == len(desired.groups)
+    assert not plan.flow_deletes and not plan.group_deletes and not plan.group_mods
+
+
+def test_a_switch_already_in_the_desired_state_needs_no_change():
+    desired = compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    installed = Installed()
+    converge(installed, desired)
+    assert len(plan_changes(desired, installed)) == 0
+
+
+def test_applying_a_then_b_installs_exactly_what_starting_from_b_installs():
+    a = compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    b = compile_datapath(overlapping(), 'br0', {'p-vm1': 1, 'p-vm3': 7})
+    via_a, fresh = Installed(), Installed()
+    converge(via_a, a)
+    converge(via_a, b)
+    converge(fresh, b)
+    assert via_a.flows == fresh.flows
+    assert via_a.groups == fresh.groups
+
+
+def test_a_then_b_then_a_returns_to_the_tables_of_a():
+    a = compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    b = compile_datapath(overlapping(), 'br0', {'p-vm2': 2})
+    installed, only_a = Installed(), Installed()
+    for state in (a, b, a):
+        converge(installed, state)
+    converge(only_a, a)
+    assert installed.flows == only_a.flows and installed.groups == only_a.groups
+
+
+def test_a_port_moving_to_a_new_number_modifies_without_a_separate_delete_of_replaced_flows():
+    installed = Installed()
+    converge(installed, compile_datapath(overlapping(), 'br0', ALL_PORTS))
+    moved = dict(ALL_PORTS, **{'p-vm1': 11})
+    plan = converge(installed, compile_datapath(overlapping(), 'br0', moved))
+    keyed_on_port = [key for _, key in plan.flow_deletes]
+    assert keyed_on_port and all(('in_port', 1) in key[2] for key in keyed_on_port)
+    # every in_port flow is re-added for port 11, plus the L2 output that ADD replaces
+    assert len(plan.flow_adds) == len(plan.flow_deletes) + 1
+    l2 = [f for f in plan.flow_adds if f.table == 40]
+    assert len(l2) == 1 and l2[0].actions[0].port == 11
+    assert [g.group_id for g in plan.group_mods] == [101]
+
+
+def test_adding_one_interface_costs_the_same_number_of_changes_at_any_topology_size():
+    counts = []
+    for size in (10, 100, 1000):
+        before, ports = scaled(size)
+        after, _ = scaled(size, extra=True)
+        installed = Installed()
+        converge(installed, compile_datapath(before, 'br0', ports))
+        counts.append(len(converge(installed, compile_datapath(after, 'br0', ports))))
+    assert counts[0] == counts[1] == counts[2]
+    assert counts[0] < 15        # the new port's own flows + one flood group modify
+
+
+def test_a_group_read_back_undecodable_is_rewritten():
+    desired = compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    installed = Installed()
+    converge(installed, desired)
+    installed.groups[101] = None
+    plan = plan_changes(desired, installed)
+    assert [g.group_id for g in plan.group_mods] == [101] and len(plan) == 1
+
+
+def test_groups_of_networks_that_left_the_switch_are_deleted_after_their_flows():
+    installed = Installed()
+    converge(installed, compile_datapath(overlapping(), 'br0', ALL_PORTS))
+    plan = plan_changes(compile_datapath(overlapping(), 'br0', {'p-vm1': 1}), installed)
+    assert plan.group_deletes == [103]
