@@ -10,7 +10,8 @@ from os_ken.controller import ofp_event
 from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from os_ken.ofproto import ofproto_v1_3
 
-from controller import options
+from controller import openflow, options
+from controller.packet_in import PacketInHandler, packet_out
 from controller.switch import SwitchSession
 from controller.topology import load_topology
 
@@ -27,7 +28,7 @@ class VnetApp(app_manager.OSKenApp):
         self.topology_path = options.topology_path(self.CONF)
         self.topology = load_topology(self.topology_path)  # the launcher validated it
         self.sessions = {}
-        self.packet_ins = 0
+        self.packet_ins = PacketInHandler(LOG)
         LOG.info('topology %s: %d datapaths, %d networks, %d interfaces, %d route links',
                  self.topology_path, len(self.topology.datapaths), len(self.topology.networks),
                  len(self.topology.interfaces), len(self.topology.route_links))
@@ -89,8 +90,9 @@ class VnetApp(app_manager.OSKenApp):
     def _error(self, ev):
         msg, session = ev.msg, self._session(ev.msg)
         label = session.label if session else f'{msg.datapath.id:#x}'
-        LOG.error('%s: switch refused a message: type=%d code=%d (%s)', label,
-                  msg.type, msg.code, bytes(msg.data[:64]).hex())
+        LOG.error('%s: switch refused a message: %s (first bytes: %s)', label,
+                  openflow.describe_error(msg.datapath.ofproto, msg.type, msg.code),
+                  bytes(msg.data or b'')[:48].hex())
         if session:
             session.errors_since_sync += 1
 
@@ -108,8 +110,11 @@ class VnetApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
-        # Nothing we install sends packets here yet; count and report them.
-        self.packet_ins += 1
-        if self.packet_ins <= 10 or self.packet_ins % 1000 == 0:
-            LOG.warning('unexpected packet-in #%d from %#x table %d', self.packet_ins,
-                        ev.msg.datapath.id, ev.msg.table_id)
+        msg, session = ev.msg, self._session(ev.msg)
+        if session is None:
+            return
+        in_port = msg.match.get('in_port')
+        iface = session.interface_at(self.topology, in_port)
+        reply = self.packet_ins.handle(self.topology, session.label, iface, bytes(msg.data))
+        if reply is not None:
+            msg.datapath.send_msg(packet_out(msg.datapath, in_port, reply))

@@ -5,7 +5,7 @@ pure translation, testable by serializing and parsing messages.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from controller.pipeline.flows import Flow, Group, Meter, Move, Output, SetField, ToGroup
 from controller.reconcile import FlowKey, Plan
@@ -101,18 +101,44 @@ def meter_delete(dp, meter_id: int):
                               bands=[])
 
 
-def messages_for(dp, plan: Plan) -> List:
-    """The plan as OpenFlow messages, in an order safe even without a bundle."""
+def plan_messages(dp, plan: Plan) -> Tuple[List, List, List]:
+    """The plan as (before, bundled, after) message lists.
+
+    OVS cannot put meter mods in a bundle, so new and changed meters go just
+    before it and stale ones just after; flows and groups go in the bundle.
+    The order within each list is safe even without a bundle.
+    """
     ofp = dp.ofproto
-    msgs = [meter_mod(dp, m, ofp.OFPMC_ADD) for m in plan.meter_adds]
-    msgs += [meter_mod(dp, m, ofp.OFPMC_MODIFY) for m in plan.meter_mods]
-    msgs += [group_mod(dp, g, ofp.OFPGC_ADD) for g in plan.group_adds]
-    msgs += [group_mod(dp, g, ofp.OFPGC_MODIFY) for g in plan.group_mods]
-    msgs += [flow_add(dp, f) for f in plan.flow_adds]
-    msgs += [flow_delete(dp, c, key) for c, key in plan.flow_deletes]
-    msgs += [group_delete(dp, gid) for gid in plan.group_deletes]
-    msgs += [meter_delete(dp, mid) for mid in plan.meter_deletes]
-    return msgs
+    before = [meter_mod(dp, m, ofp.OFPMC_ADD) for m in plan.meter_adds]
+    before += [meter_mod(dp, m, ofp.OFPMC_MODIFY) for m in plan.meter_mods]
+    bundled = [group_mod(dp, g, ofp.OFPGC_ADD) for g in plan.group_adds]
+    bundled += [group_mod(dp, g, ofp.OFPGC_MODIFY) for g in plan.group_mods]
+    bundled += [flow_add(dp, f) for f in plan.flow_adds]
+    bundled += [flow_delete(dp, c, key) for c, key in plan.flow_deletes]
+    bundled += [group_delete(dp, gid) for gid in plan.group_deletes]
+    after = [meter_delete(dp, mid) for mid in plan.meter_deletes]
+    return before, bundled, after
+
+
+def messages_for(dp, plan: Plan) -> List:
+    """The plan as one ordered list of messages (no bundle)."""
+    before, bundled, after = plan_messages(dp, plan)
+    return before + bundled + after
+
+
+_ERROR_CODE_PREFIX = {0: 'OFPHFC_', 1: 'OFPBRC_', 2: 'OFPBAC_', 3: 'OFPBIC_', 4: 'OFPBMC_',
+                      5: 'OFPFMFC_', 6: 'OFPGMFC_', 7: 'OFPPMFC_', 8: 'OFPTMFC_', 9: 'OFPQOFC_',
+                      10: 'OFPSCFC_', 11: 'OFPRRFC_', 12: 'OFPMMFC_', 13: 'OFPTFFC_'}
+
+
+def describe_error(ofp, err_type, code) -> str:
+    """'OFPET_METER_MOD_FAILED/OFPMMFC_INVALID_METER' from the numbers, when known."""
+    def name(prefix, value):
+        for attr in dir(ofp):
+            if attr.startswith(prefix) and getattr(ofp, attr) == value:
+                return attr
+        return str(value)
+    return f'{name("OFPET_", err_type)}/{name(_ERROR_CODE_PREFIX.get(err_type, "-"), code)}'
 
 
 def key_from_stats(stat) -> FlowKey:

@@ -97,6 +97,13 @@ class SwitchSession:
         else:
             self.ports[name] = port.port_no
 
+    def interface_at(self, topology, ofport):
+        """The topology interface plugged into `ofport` here, or None."""
+        for name, number in self.ports.items():
+            if number == ofport:
+                return topology.ports_on(self.name).get(name)
+        return None
+
     # -- syncing ---------------------------------------------------------------
     def sync(self, topology, reason: str) -> Plan:
         if self.state != READY:
@@ -104,7 +111,7 @@ class SwitchSession:
         desired = compile_datapath(topology, self.name, self.ports)
         plan = plan_changes(desired, self.installed)
         if plan:
-            self._send(openflow.messages_for(self.dp, plan))
+            self._send(plan)
             self.installed.apply(plan)
             self.log.info('%s: %s: %s (%d flow-mods%s)', self.label, reason, plan.summary(),
                           len(plan), ', one bundle' if self.use_bundles else '')
@@ -113,19 +120,24 @@ class SwitchSession:
             self.log.log(level, '%s: %s: already in sync', self.label, reason)
         return plan
 
-    def _send(self, msgs) -> None:
+    def _send(self, plan: Plan) -> None:
+        before, bundled, after = openflow.plan_messages(self.dp, plan)
         if self.log.isEnabledFor(logging.DEBUG):
-            for m in msgs:
+            for m in before + bundled + after:
                 self.log.debug('%s: -> %s', self.name, _describe(m))
-        if self.use_bundles:
-            self._send_bundle(msgs)
+        for m in before:
+            self.dp.send_msg(m)
+        if self.use_bundles and bundled:
+            self._send_bundle(bundled)
         else:
-            for m in msgs:
+            for m in bundled:
                 self.dp.send_msg(m)
+        for m in after:
+            self.dp.send_msg(m)
         self.dp.send_msg(self.dp.ofproto_parser.OFPBarrierRequest(self.dp))
 
     def _send_bundle(self, msgs) -> None:
-        """All changes to this switch at once: no packet sees half of them."""
+        """All flow and group changes at once: no packet sees half of them."""
         ofp, parser = self.dp.ofproto, self.dp.ofproto_parser
         bid, flags = next(_bundle_ids), ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
         self.dp.send_msg(parser.ONFBundleCtrlMsg(self.dp, bid, ofp.ONF_BCT_OPEN_REQUEST, flags, []))

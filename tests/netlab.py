@@ -388,12 +388,12 @@ def wait_for_flows(bridge: Union['Bridge', str], min_count: int = 1,
     def enough():
         nonlocal last
         last = dump_flows(bridge, cookie=cookie, match=match)
-        return last if len(last) >= min_count else None
+        return len(last) >= min_count
 
-    return wait_for(enough, timeout=timeout, interval=0.25,
-                    what=f'>= {min_count} flows (cookie {cookie}) on {_brname(bridge)}',
-                    state=lambda: f'{len(last)} flows:\n' +
-                    '\n'.join(f['raw'] for f in last))
+    wait_for(enough, timeout=timeout, interval=0.25,
+             what=f'>= {min_count} flows (cookie {cookie}) on {_brname(bridge)}',
+             state=lambda: f'{len(last)} flows:\n' + '\n'.join(f['raw'] for f in last))
+    return last
 
 
 # --------------------------------------------------------------------------
