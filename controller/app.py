@@ -1,22 +1,37 @@
 """The os-ken application: a thin shell over the pure layers.
 
-It turns switch events into calls on SwitchSession and keeps nothing else.
-Start it with `ryu-manager controller.app` (see controller/launcher.py).
+It turns switch events into calls on SwitchSession, and topology file
+changes into a reload that every session syncs to.  Everything runs in the
+app's one event thread (the file watcher only posts an event), so a reload
+never races a switch event.  Start it with `ryu-manager controller.app`.
 """
 import logging
+import signal
+import time
 
 from os_ken.base import app_manager
-from os_ken.controller import ofp_event
+from os_ken.controller import event, ofp_event
 from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
-from controller import openflow, options
-from controller.packet_in import PacketInHandler, packet_out
+from controller import openflow, options, topodiff
+from controller.errors import TopologyError
+from controller.packet_in import LearnNextHop, PacketInHandler, SendFrame, packet_out
 from controller.switch import SwitchSession
 from controller.topology import load_topology
+from controller.watch import POLL_SECONDS, FileWatch
 
 LOG = logging.getLogger('vnet')
 MAX_RESYNCS_AFTER_ERRORS = 3
+
+
+class EventTopologyFile(event.EventBase):
+    """The topology file may have changed (posted by the watcher thread)."""
+
+    def __init__(self, forced: bool):
+        super().__init__()
+        self.forced = forced
 
 
 class VnetApp(app_manager.OSKenApp):
@@ -28,24 +43,82 @@ class VnetApp(app_manager.OSKenApp):
         self.topology_path = options.topology_path(self.CONF)
         self.topology = load_topology(self.topology_path)  # the launcher validated it
         self.sessions = {}
+        self.strangers = {}           # dpid -> datapath connected but not in the topology
+        self.watch = FileWatch(self.topology_path)
+        self._hup = False
+        try:
+            signal.signal(signal.SIGHUP, self._on_sighup)
+        except ValueError:            # not the main thread (embedded use): watch only
+            pass
         self.packet_ins = PacketInHandler(LOG)
         LOG.info('topology %s: %d datapaths, %d networks, %d interfaces, %d route links',
                  self.topology_path, len(self.topology.datapaths), len(self.topology.networks),
                  len(self.topology.interfaces), len(self.topology.route_links))
+
+    def start(self):
+        thread = super().start()
+        self.threads.append(hub.spawn(self._watch_loop))
+        return thread
+
+    # -- topology file ----------------------------------------------------------
+    def _on_sighup(self, signum, frame):
+        self._hup = True
+
+    def _watch_loop(self):
+        while self.is_active:
+            hub.sleep(POLL_SECONDS)
+            forced, self._hup = self._hup, False
+            if self.watch.changed(force=forced):
+                self.send_event(self.name, EventTopologyFile(forced))
+            elif forced:
+                LOG.info('SIGHUP: %s is unchanged', self.topology_path)
+
+    @set_ev_cls(EventTopologyFile)
+    def _topology_file(self, ev):
+        try:
+            new = load_topology(self.topology_path)
+        except TopologyError as err:
+            LOG.error('refusing the edit of %s; the last good topology keeps running:\n%s',
+                      self.topology_path, err)
+            return
+        LOG.info('topology %s changed: %s', self.topology_path, topodiff.describe(self.topology, new))
+        self.topology = new
+        self._resync_all('topology change')
+
+    def _resync_all(self, reason):
+        for dpid, session in list(self.sessions.items()):
+            conf = self.topology.datapath_by_dpid(dpid)
+            if conf is None:
+                LOG.info('%s: no longer in the topology; removing our flows', session.label)
+                session.sync(None, reason)
+                del self.sessions[dpid]
+                self.strangers[dpid] = session.dp
+                continue
+            session.name = conf.name
+            session.sync(self.topology, reason)
+        for dpid, dp in list(self.strangers.items()):
+            if self.topology.datapath_by_dpid(dpid) is not None:
+                del self.strangers[dpid]
+                self._adopt(dp)
 
     # -- connection ---------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def _state_change(self, ev):
         dp = ev.datapath
         if ev.state == DEAD_DISPATCHER:
+            self.strangers.pop(dp.id, None)
             session = self.sessions.get(dp.id)
             if session is not None and session.dp is dp:
                 del self.sessions[dp.id]
                 LOG.info('%s: disconnected', session.label)
             return
+        self._adopt(dp)
+
+    def _adopt(self, dp):
         conf = self.topology.datapath_by_dpid(dp.id)
         if conf is None:
             LOG.warning('datapath %#x is not in %s; leaving it alone', dp.id, self.topology_path)
+            self.strangers[dp.id] = dp
             return
         session = SwitchSession(dp, conf.name, LOG, use_bundles=self.CONF.bundles)
         self.sessions[dp.id] = session
@@ -100,10 +173,12 @@ class VnetApp(app_manager.OSKenApp):
     def _barrier(self, ev):
         """After an error, re-read the switch and converge (a bounded number of times)."""
         session = self._session(ev.msg)
+        if session:
+            session.on_barrier(ev.msg)
         if not session or not session.errors_since_sync:
             return
         session.errors_since_sync = 0
-        session.resyncs = getattr(session, 'resyncs', 0) + 1
+        session.resyncs += 1
         if session.resyncs <= MAX_RESYNCS_AFTER_ERRORS:
             LOG.warning('%s: re-reading the switch after errors', session.label)
             session.start_reading()
@@ -113,8 +188,12 @@ class VnetApp(app_manager.OSKenApp):
         msg, session = ev.msg, self._session(ev.msg)
         if session is None:
             return
-        in_port = msg.match.get('in_port')
-        iface = session.interface_at(self.topology, in_port)
-        reply = self.packet_ins.handle(self.topology, session.label, iface, bytes(msg.data))
-        if reply is not None:
-            msg.datapath.send_msg(packet_out(msg.datapath, in_port, reply))
+        todo = self.packet_ins.handle(self.topology, session, msg.table_id,
+                                      msg.match.get('in_port'), msg.match.get('metadata', 0),
+                                      bytes(msg.data), time.monotonic())
+        for item in todo:
+            if isinstance(item, SendFrame):
+                msg.datapath.send_msg(packet_out(msg.datapath, item.port, item.frame))
+            elif isinstance(item, LearnNextHop):
+                msg.datapath.send_msg(openflow.learned_next_hop(msg.datapath, item.vni, item.ip,
+                                                                item.mac))

@@ -7,14 +7,29 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from controller.pipeline.flows import Flow, Group, Meter, Move, Output, SetField, ToGroup
+from os_ken.ofproto import nicira_ext
+
+from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
+from controller.pipeline import tables
+from controller.pipeline.flows import LEARNED_COOKIE_TAG, flow
 from controller.reconcile import FlowKey, Plan
+from controller.resolver import LEARNED_IDLE_SECONDS
+
+LEARNED_PRIORITY = 50          # below the topology's own next hops (100)
 
 ALL_ONES_64 = 0xffffffffffffffff
 
 
+_NX_FIELDS = {f.name for f in nicira_ext.oxm_types}
+
+
 def match_of(parser, match: tuple):
-    return parser.OFPMatch(**dict(match))
+    """OVS checks prerequisites field by field in wire order, and os-ken sorts
+    Nicira fields (nw_ttl, reg0) before eth_type: move them after."""
+    fields = list(parser.OFPMatch(**dict(match)).items())
+    ordered = ([kv for kv in fields if kv[0] not in _NX_FIELDS]
+               + [kv for kv in fields if kv[0] in _NX_FIELDS])
+    return parser.OFPMatch(_ordered_fields=ordered)
 
 
 def canonical_match(ofpmatch) -> tuple:
@@ -36,6 +51,8 @@ def actions_of(parser, actions) -> list:
             out.append(parser.OFPActionGroup(a.group_id))
         elif isinstance(a, SetField):
             out.append(parser.OFPActionSetField(**{a.field: a.value}))
+        elif isinstance(a, DecTtl):
+            out.append(parser.OFPActionDecNwTtl())
         elif isinstance(a, Move):
             out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
                                               n_bits=a.n_bits, src_ofs=0, dst_ofs=0))
@@ -62,6 +79,18 @@ def flow_add(dp, f: Flow):
     ofp, parser = dp.ofproto, dp.ofproto_parser
     return parser.OFPFlowMod(dp, cookie=f.cookie, table_id=f.table, command=ofp.OFPFC_ADD,
                              priority=f.priority, match=match_of(parser, f.match),
+                             instructions=instructions_of(ofp, parser, f))
+
+
+def learned_next_hop(dp, vni: int, ip, mac: str):
+    """A next hop resolved by ARP: not part of the desired state (its own
+    cookie tag keeps the reconciler away), it expires when idle."""
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    f = flow(tables.NEXTHOP, LEARNED_PRIORITY, (SetField('eth_dst', mac),), goto=tables.L2,
+             metadata=vni, **{tables.NEXT_HOP_REG: int(ip)})
+    return parser.OFPFlowMod(dp, cookie=LEARNED_COOKIE_TAG | int(ip), table_id=f.table,
+                             command=ofp.OFPFC_ADD, priority=f.priority,
+                             idle_timeout=LEARNED_IDLE_SECONDS, match=match_of(parser, f.match),
                              instructions=instructions_of(ofp, parser, f))
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 
 from controller import openflow
-from controller.pipeline import compile_datapath
+from controller.pipeline import DesiredState, compile_datapath
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG
 from controller.reconcile import Installed, Plan, plan_changes
+from controller.topology import HOST
 
 READING, READY = 'reading', 'ready'
 # Groups and meters we may own: a flood group's id is its network's VNI, a
@@ -39,7 +41,9 @@ class SwitchSession:
         self.installed = Installed()
         self.state = READING
         self.errors_since_sync = 0
+        self.resyncs = 0
         self._awaiting = set()
+        self._in_flight = {}          # barrier xid -> (start time, reason, flow-mod count)
 
     @property
     def label(self) -> str:
@@ -104,14 +108,25 @@ class SwitchSession:
                 return topology.ports_on(self.name).get(name)
         return None
 
+    def host_ports(self, topology, network: str):
+        """Port numbers of `network`'s host interfaces plugged in here."""
+        return sorted(self.ports[i.port] for i in topology.ports_on(self.name).values()
+                      if i.network == network and i.mode == HOST and i.port in self.ports)
+
     # -- syncing ---------------------------------------------------------------
     def sync(self, topology, reason: str) -> Plan:
+        """Make the switch match `topology` (None: remove everything of ours)."""
         if self.state != READY:
             return Plan()
-        desired = compile_datapath(topology, self.name, self.ports)
+        if topology is None or self.name not in topology.datapaths:
+            desired = DesiredState()
+        else:
+            desired = compile_datapath(topology, self.name, self.ports)
         plan = plan_changes(desired, self.installed)
         if plan:
-            self._send(plan)
+            started = time.monotonic()
+            xid = self._send(plan)
+            self._in_flight[xid] = (started, reason, len(plan))
             self.installed.apply(plan)
             self.log.info('%s: %s: %s (%d flow-mods%s)', self.label, reason, plan.summary(),
                           len(plan), ', one bundle' if self.use_bundles else '')
@@ -134,7 +149,16 @@ class SwitchSession:
                 self.dp.send_msg(m)
         for m in after:
             self.dp.send_msg(m)
-        self.dp.send_msg(self.dp.ofproto_parser.OFPBarrierRequest(self.dp))
+        barrier = self.dp.ofproto_parser.OFPBarrierRequest(self.dp)
+        self.dp.send_msg(barrier)
+        return barrier.xid
+
+    def on_barrier(self, msg) -> None:
+        """The switch has applied everything sent before this barrier."""
+        started, reason, count = self._in_flight.pop(msg.xid, (None, None, 0))
+        if started is not None:
+            self.log.info('%s: %s: applied in %.1f ms (%d flow-mods)', self.label, reason,
+                          (time.monotonic() - started) * 1000, count)
 
     def _send_bundle(self, msgs) -> None:
         """All flow and group changes at once: no packet sees half of them."""

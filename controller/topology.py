@@ -73,6 +73,12 @@ class Topology:
                 return dp
         return None
 
+    def network_by_vni(self, vni) -> Optional[Network]:
+        for net in self.networks.values():
+            if net.vni == vni:
+                return net
+        return None
+
     def interfaces_of(self, network: str):
         return [i for i in self.interfaces.values() if i.network == network]
 

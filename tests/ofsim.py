@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Dict, Iterable, List, Tuple
 
-from controller.pipeline.flows import (Flow, Group, Move, OFPP_IN_PORT, Output,
+from controller.pipeline.flows import (DecTtl, Flow, Group, Move, OFPP_IN_PORT, Output,
                                        SetField, ToGroup)
 
 # field -> (prerequisite field, allowed values)
@@ -20,7 +20,7 @@ PREREQUISITES = {
     'arp_tpa': ('eth_type', {0x0806}), 'arp_sha': ('eth_type', {0x0806}),
     'arp_tha': ('eth_type', {0x0806}),
     'ipv4_src': ('eth_type', {0x0800}), 'ipv4_dst': ('eth_type', {0x0800}),
-    'ip_proto': ('eth_type', {0x0800, 0x86dd}), 'ip_dscp': ('eth_type', {0x0800, 0x86dd}),
+    'ip_proto': ('eth_type', {0x0800, 0x86dd}), 'nw_ttl': ('eth_type', {0x0800, 0x86dd}), 'ip_dscp': ('eth_type', {0x0800, 0x86dd}),
     'icmpv4_type': ('ip_proto', {1}), 'icmpv4_code': ('ip_proto', {1}),
     'udp_src': ('ip_proto', {17}), 'udp_dst': ('ip_proto', {17}),
     'tcp_src': ('ip_proto', {6}), 'tcp_dst': ('ip_proto', {6}),
@@ -101,6 +101,8 @@ class FakeSwitch:
                 pkt[a.dst] = pkt[a.src]
             elif isinstance(a, Output):
                 self._output(a.port, pkt, out)
+            elif isinstance(a, DecTtl):
+                pkt['nw_ttl'] = pkt['nw_ttl'] - 1
             elif isinstance(a, ToGroup):
                 for bucket in self.groups[a.group_id].buckets:
                     self._apply(bucket, dict(pkt), out)

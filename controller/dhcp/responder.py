@@ -365,7 +365,8 @@ def _answer(msg: p.DhcpMessage, plan: NetworkPlan, client: Interface, mtype: int
     frame = p.build_reply(msg, mtype, yiaddr=yiaddr, ciaddr=ciaddr,
                           server_mac=server.mac, server_ip=server.ipv4,
                           dst_mac=dst_mac, dst_ip=dst_ip, options=options)
-    return Reply(frame, f'{note} to {dst_ip}', kind=p.MESSAGE_TYPES[mtype],
+    how = 'broadcast' if dst_ip == p.BROADCAST_IP else f'unicast to {dst_ip}'
+    return Reply(frame, f'{note} ({how})', kind=p.MESSAGE_TYPES[mtype],
                  client=client.name)
 
 
@@ -377,4 +378,4 @@ def _nak(msg: p.DhcpMessage, plan: NetworkPlan, client: Interface, note: str) ->
     frame = p.build_reply(msg, p.NAK, yiaddr=p.ZERO_IP, server_mac=server.mac,
                           server_ip=server.ipv4, dst_mac=p.BROADCAST_MAC,
                           dst_ip=p.BROADCAST_IP, options=options)
-    return Reply(frame, note, kind='NAK', client=client.name)
+    return Reply(frame, f'{note} (broadcast)', kind='NAK', client=client.name)

@@ -19,6 +19,8 @@ from typing import Optional, Tuple, Union
 # read back from a switch tells us exactly which desired flow it is.
 COOKIE_TAG = 0x766e << 48
 COOKIE_MASK = 0xffff << 48
+# Next hops learned by ARP carry "vo": the reconciler never reads or touches them.
+LEARNED_COOKIE_TAG = 0x766f << 48
 _FINGERPRINT_BITS = 48
 
 OFPP_IN_PORT = 0xfffffff8
@@ -52,7 +54,12 @@ class Move:
     n_bits: int
 
 
-Action = Union[Output, ToGroup, SetField, Move]
+@dataclass(frozen=True)
+class DecTtl:
+    """Decrement the IPv4 TTL (the pipeline punts TTL <= 1 before this)."""
+
+
+Action = Union[Output, ToGroup, SetField, Move, DecTtl]
 
 
 @dataclass(frozen=True)
@@ -122,4 +129,6 @@ def _fmt_action(a) -> str:
         return f'group:{a.group_id}'
     if isinstance(a, SetField):
         return f'set_field:{a.value}->{a.field}'
+    if isinstance(a, DecTtl):
+        return 'dec_ttl'
     return f'move:{a.src}->{a.dst}'

@@ -4,7 +4,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
 from controller import openflow
 from controller.pipeline import compile_datapath
 from controller.reconcile import Plan
-from tests.unit.factories import ALL_PORTS, overlapping
+from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
 
 
 class FakeDatapath:
@@ -12,7 +12,10 @@ class FakeDatapath:
 
 
 def desired():
-    return compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    """Every kind of flow we make: L2, ARP/ICMP, port security, routing, next hops."""
+    a = compile_datapath(overlapping(), 'br0', ALL_PORTS)
+    b = compile_datapath(routed(), 'br0', ROUTED_PORTS)
+    return type(a)({**a.flows, **b.flows}, {**a.groups, **b.groups}, {**a.meters, **b.meters})
 
 
 def test_every_compiled_flow_serializes_to_a_valid_flow_mod():
@@ -56,3 +59,18 @@ def test_a_stale_flow_is_deleted_strictly_and_only_while_it_carries_its_cookie()
     msg = openflow.flow_delete(FakeDatapath(), 0x766e0000000000aa, (40, 100, (('metadata', 5),)))
     assert msg.command == ofp.OFPFC_DELETE_STRICT
     assert msg.cookie == 0x766e0000000000aa and msg.cookie_mask == 0xffffffffffffffff
+
+
+def test_a_meter_read_back_decodes_to_the_desired_meter():
+    for m in desired().meters.values():
+        msg = openflow.meter_mod(FakeDatapath(), m, ofp.OFPMC_ADD)
+        config = parser.OFPMeterConfigStats(flags=msg.flags, meter_id=m.meter_id, bands=msg.bands)
+        assert openflow.meter_from_config(config) == m
+
+
+def test_nicira_fields_are_sent_after_the_standard_fields_they_depend_on():
+    from controller.pipeline.flows import flow
+    f = flow(30, 2000, nw_ttl=1, eth_type=0x0800, metadata=5, reg0=7)
+    names = [name for name, _ in openflow.match_of(parser, f.match).items()]
+    assert names.index('eth_type') < names.index('nw_ttl')
+    assert names[-2:] == ['nw_ttl', 'reg0'] or names[-2:] == ['reg0', 'nw_ttl']
