@@ -2,7 +2,7 @@
 VENV := .venv
 PY   := $(VENV)/bin/python
 
-.PHONY: setup demo test unit integration bench check clean
+.PHONY: setup demo test unit integration bench bench-dataplane bench-dhcp bench-scale check clean
 
 setup:
 	@bash tools/setup.sh
@@ -19,8 +19,16 @@ unit: setup
 integration: setup
 	$(VENV)/bin/pytest -q tests/integration
 
-bench: setup
+bench: bench-dataplane bench-dhcp bench-scale
+
+bench-dataplane: setup
 	$(PY) bench/dataplane
+
+bench-dhcp: setup
+	$(PY) bench/dhcp
+
+bench-scale: setup
+	$(PY) bench/scale
 
 check: setup
 	$(VENV)/bin/vnetctl check topologies/*.yml

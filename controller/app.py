@@ -167,7 +167,7 @@ class VnetApp(app_manager.OSKenApp):
                   openflow.describe_error(msg.datapath.ofproto, msg.type, msg.code),
                   bytes(msg.data or b'')[:48].hex())
         if session:
-            session.errors_since_sync += 1
+            session.on_error(msg)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev):

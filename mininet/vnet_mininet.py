@@ -12,20 +12,28 @@ What gets built (needs root and Open vSwitch; userspace datapath):
   ``tcp:127.0.0.1:PORT`` (``--controller-port``, default 6633);
 * one Mininet host (a network namespace) per ``vif`` interface, named as the
   interface, with its MAC and ``ipv4/prefixlen`` on ``eth0``, a default route
-  via its network's router interface (when the network has one, as DHCP would
-  give it), TX checksum offload off and IPv6 off;
+  via its network's router interface (when the network has one: the first
+  by name, as DHCP option 3 would give it), TX checksum offload off and
+  IPv6 off;
+* one Mininet host per ``host`` interface too (it stands for the machine on
+  the physical LAN behind the uplink), with the interface's MAC and address
+  and, instead of a default route, static routes to every prefix its
+  network's router interfaces reach through their route links, via the
+  router interface's address (what seed 000 does on its host);
 * the switch-side end of each host's veth is named as the interface's
   ``port``, so the controller finds it by name.
 
-``simulated`` interfaces need no node (the controller answers for them);
-``host`` interfaces (physical uplinks) are not built.
+``simulated`` interfaces need no node (the controller answers for them).
 
 ``--demo`` / ``--check`` also start the controller (``ryu-manager``) on the
 chosen port, wait for its flows, and check every pair of hosts against
-`expected_reachability` plus every gateway's ARP answer; the exit status is 0
-iff everything is as expected.  Everything this script creates (bridges,
-namespaces, veths, the controller process, temporary files) is removed when
-it ends, also on Ctrl-C, SIGTERM and errors.
+`expected_reachability` (same network, or routed both ways by a route link),
+every gateway's ARP answer, every router interface's answer to ping from
+each network of its route links, and the traceroute of one routed pair (the
+gateway must be hop 1); the exit status is 0 iff everything is as expected.
+Everything this script creates (bridges, namespaces, veths, the controller
+process, temporary files) is removed when it ends, also on Ctrl-C, SIGTERM
+and errors.
 
 This directory is deliberately not a package (no ``__init__.py``) so that it
 never shadows the real ``mininet`` package.
@@ -33,6 +41,7 @@ never shadows the real ``mininet`` package.
 
 import argparse
 import fcntl
+import ipaddress
 import os
 import re
 import shutil
@@ -51,8 +60,10 @@ if str(REPO_ROOT) not in sys.path:
     # package, so putting the repository first is safe.
     sys.path.insert(0, str(REPO_ROOT))
 
+from controller import routing  # noqa: E402
 from controller.errors import TopologyError  # noqa: E402
-from controller.topology import Interface, Topology, load_topology  # noqa: E402
+from controller.topology import (HOST, ROUTER, SIMULATED, VIF, Interface, Topology,  # noqa: E402
+                                 load_topology)
 
 PROG = 'vnet_mininet'
 DEFAULT_CONTROLLER_PORT = 6633
@@ -63,6 +74,8 @@ LOCK_PATH = '/run/lock/ryu-vnet-mininet.lock'
 PING_TIMEOUT = 1                # seconds, ping -W
 ARP_DEADLINE = 1                # seconds, arping -w
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_.-]+$')
+DEFAULT_ROUTE = ipaddress.IPv4Network('0.0.0.0/0')
+TRACEROUTE_MAX_HOPS = 3
 _MAC_RE = re.compile(r'from ((?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})')
 
 
@@ -77,24 +90,15 @@ def _interface(topology: Topology, iface) -> Interface:
     return iface if isinstance(iface, Interface) else topology.interfaces[iface]
 
 
-def expected_reachability(topology: Topology, a, b) -> bool:
-    """Should interface `a` reach interface `b` (names or Interface objects)?
-
-    Today: an interface reaches itself and every interface of its own network
-    (on any datapath); other networks are invisible, even when their
-    addresses overlap.  Routing will extend this with route links: a network
-    joined to b's network by a route link (through router interfaces) reaches
-    b as well.
-    """
-    ia, ib = _interface(topology, a), _interface(topology, b)
-    if ia.name == ib.name:
-        return True
-    return ia.network == ib.network
-
-
 def vifs(topology: Topology) -> List[Interface]:
-    """The interfaces that become Mininet hosts, in a stable order."""
-    return sorted((i for i in topology.interfaces.values() if i.mode == 'vif'),
+    """The ``vif`` interfaces, in a stable order."""
+    return sorted((i for i in topology.interfaces.values() if i.mode == VIF),
+                  key=lambda i: i.name)
+
+
+def nodes(topology: Topology) -> List[Interface]:
+    """The interfaces that become Mininet hosts (``vif`` and ``host``), in a stable order."""
+    return sorted((i for i in topology.interfaces.values() if i.mode in (VIF, HOST)),
                   key=lambda i: i.name)
 
 
@@ -106,7 +110,7 @@ def host_names(topology: Topology) -> Dict[str, str]:
     """
     taken = set(topology.datapaths)
     names = {}
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         base = re.sub(r'[^A-Za-z0-9_.-]', '_', iface.name) or 'h'
         name, n = base, 1
         while name in taken:
@@ -119,9 +123,106 @@ def host_names(topology: Topology) -> Dict[str, str]:
 def router_interface(topology: Topology, network: str) -> Optional[Interface]:
     """The network's router interface (what DHCP option 3 would announce)."""
     for iface in sorted(topology.interfaces_of(network), key=lambda i: i.name):
-        if iface.mode == 'simulated' and 'router' in iface.services and iface.ipv4:
+        if iface.mode == SIMULATED and ROUTER in iface.services and iface.ipv4:
             return iface
     return None
+
+
+def _by_prefix(routes):
+    return sorted(routes, key=lambda r: (-r[0].prefixlen, int(r[0].network_address)))
+
+
+def static_routes(topology: Topology, iface) -> List[Tuple[ipaddress.IPv4Network, Interface]]:
+    """The routes the builder gives a node: (prefix, router interface it goes via).
+
+    A vif gets a default route via its network's router interface (the first
+    by name: what DHCP option 3 hands out).  A host interface stands for the
+    machine on the physical LAN, whose default route belongs to that LAN; as
+    seed 000's host does, it gets static routes to every prefix reachable
+    through its network's router interfaces (the other routes of their route
+    links), via the router interface's address.  Longest prefix first.
+    """
+    iface = _interface(topology, iface)
+    if iface.ipv4 is None:
+        return []
+    own = topology.networks[iface.network].ipv4
+    if iface.mode == HOST:
+        routes, seen = [], set()
+        for link, gw in sorted(routing.links_of_network(topology, iface.network).items()):
+            if gw.ipv4 is None:
+                continue
+            for entry in routing.link_routes(topology, link):
+                if entry.out == gw or entry.prefix in seen or entry.prefix.subnet_of(own):
+                    continue
+                seen.add(entry.prefix)
+                routes.append((entry.prefix, gw))
+        return _by_prefix(routes)
+    if iface.mode != VIF:
+        return []
+    gw = router_interface(topology, iface.network)
+    if gw is None or gw.ipv4 == iface.ipv4:
+        return []
+    return [(DEFAULT_ROUTE, gw)]
+
+
+def gateway_towards(topology: Topology, iface, dst) -> Optional[Interface]:
+    """The router interface a node sends `dst` to (None: `dst` is on-link, or no route)."""
+    iface = _interface(topology, iface)
+    dst = ipaddress.IPv4Address(dst)
+    if dst in topology.networks[iface.network].ipv4:
+        return None
+    for prefix, gw in static_routes(topology, iface):
+        if dst in prefix:
+            return gw
+    return None
+
+
+def routed_owner(topology: Topology, iface, dst) -> Optional[Interface]:
+    """Which interface a node's packet to off-link `dst` reaches through a route link.
+
+    The node sends it to its gateway (`gateway_towards`); the gateway's route
+    links route it (longest prefix among the other routes of the links the
+    gateway is on, `controller.routing.lookup`) into some network, where the
+    interface owning `dst` receives it.  None: no route, or the next hop is a
+    route's `gateway` (beyond the topology), or nobody listed owns `dst`.
+    """
+    dst = ipaddress.IPv4Address(dst)
+    gw = gateway_towards(topology, iface, dst)
+    if gw is None:
+        return None
+    best = None
+    for link in sorted(topology.route_links):
+        if gw not in routing.router_interfaces(topology, link):
+            continue
+        entry = routing.lookup(topology, link, gw, dst)
+        if entry is not None and (best is None or entry.prefix.prefixlen > best.prefix.prefixlen):
+            best = entry
+    if best is None or routing.next_hop(best, dst) != dst:
+        return None
+    owners = [i for i in topology.interfaces_of(best.out.network) if i.ipv4 == dst]
+    owners.sort(key=lambda i: (i.mode == SIMULATED, i.name))
+    return owners[0] if owners else None
+
+
+def expected_reachability(topology: Topology, a, b) -> bool:
+    """Should interface `a` reach interface `b` (names or Interface objects)?
+
+    An interface reaches itself and every interface of its own network (on
+    any datapath).  Another network's interface is reached only through a
+    route link, in both directions: `a`'s route to `b`'s address goes via a
+    router interface of `a`'s network (the builder's routes: `static_routes`)
+    whose route link delivers it to `b` itself (`routed_owner`), and the same
+    from `b` back to `a`.  Anything else is invisible -- overlapping networks
+    on no link, networks without a router, addresses on-link for the sender.
+    """
+    ia, ib = _interface(topology, a), _interface(topology, b)
+    if ia.name == ib.name or ia.network == ib.network:
+        return True
+    if ia.ipv4 is None or ib.ipv4 is None:
+        return False
+    there = routed_owner(topology, ia, ib.ipv4)
+    back = routed_owner(topology, ib, ia.ipv4)
+    return there is not None and there.name == ib.name and back is not None and back.name == ia.name
 
 
 def buildability_problems(topology: Topology) -> List[str]:
@@ -132,7 +233,7 @@ def buildability_problems(topology: Topology) -> List[str]:
             problems.append(f'datapaths.{dp}: a userspace OVS bridge is also a Linux interface; '
                             f'its name must be at most {IFNAMSIZ} characters of [A-Za-z0-9_.-]')
     seen = {}
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         port = iface.port or ''
         if not port or len(port) > IFNAMSIZ or not _IFNAME_RE.match(port):
             problems.append(f'interfaces.{iface.name}.port: {port!r} cannot be a Linux interface '
@@ -148,20 +249,34 @@ def buildability_problems(topology: Topology) -> List[str]:
     return problems
 
 
+def _route_text(routes) -> str:
+    return ', '.join(f'{"default" if p.prefixlen == 0 else p} via {gw.ipv4} ({gw.name})'
+                     for p, gw in routes) or 'none'
+
+
 def build_notes(topology: Topology) -> List[str]:
     """Things worth telling the user about what is (not) built."""
     notes = []
-    for iface in sorted(topology.interfaces.values(), key=lambda i: i.name):
-        if iface.mode == 'host':
-            notes.append(f'{iface.name}: host interface (physical uplink {iface.datapath}/{iface.port}) '
-                         f'is not built in Mininet')
+    for iface in nodes(topology):
+        if iface.mode == HOST:
+            notes.append(f'{iface.name}: host interface on physical network {iface.network}, built as a '
+                         f'Mininet host behind {iface.datapath}/{iface.port} standing for the machine '
+                         f'on the LAN; static routes: {_route_text(static_routes(topology, iface))}')
     spans = {}
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         spans.setdefault(iface.network, set()).add(iface.datapath)
     for net, dps in sorted(spans.items()):
         if len(dps) > 1:
             notes.append(f'{net}: spans datapaths {", ".join(sorted(dps))}; this builder creates no '
                          f'tunnel ports between bridges')
+    for link in sorted(topology.route_links):
+        dps = set()
+        for r in routing.router_interfaces(topology, link):
+            dps |= spans.get(r.network, set())
+        if len(dps) > 1:
+            notes.append(f'route link {link}: its networks have hosts on datapaths '
+                         f'{", ".join(sorted(dps))}; routing between datapaths needs tunnels, which '
+                         f'this builder does not create')
     return notes
 
 
@@ -181,24 +296,32 @@ class Probe:
     entry for the peer's address is pinned to the peer's MAC (and the peer's
     entry for the source's address to the source's MAC): the echo then tests
     exactly the path a -> b -> a.  Off-link peers are pinged through the
-    host's default route.
+    host's route (the neighbour is the gateway, resolved by ARP; `needs`
+    keeps other probes of the round from pinning that address elsewhere).
+    When the route link delivers the peer's address to ANOTHER interface
+    (the same address in another network), an answer proves nothing:
+    `counted` probes run alone and the peer's own count of ICMP echo
+    requests received decides.
     """
     src: str
     dst: str
     address: str
     pins: Tuple[Tuple[str, str, str], ...] = ()     # (interface, ip, mac)
+    needs: Tuple[Tuple[str, str, str], ...] = ()    # resolved by ARP, not pinned
+    counted: bool = False
 
 
 def plan_probes(topology: Topology) -> Tuple[List[List[Probe]], Dict[Tuple[str, str], str]]:
     """Schedule the ICMP probes of every ordered pair into rounds.
 
     Returns (rounds, skipped): within a round no interface needs two
-    different MACs pinned for one address, so its probes run concurrently.
-    `skipped` maps pairs that cannot be pinged to the reason (no address, or
-    the same address as the source: those are checked by ARP only).
+    different MACs for one address, so its probes run concurrently; each
+    `counted` probe is a round of its own, after the others.  `skipped`
+    maps pairs that cannot be pinged to the reason (no address, or the same
+    address as the source: those are checked by ARP only).
     """
-    hosts = vifs(topology)
-    probes, skipped = [], {}
+    hosts = nodes(topology)
+    probes, counted, skipped = [], [], {}
     for a in hosts:
         for b in hosts:
             if a.name == b.name:
@@ -209,24 +332,34 @@ def plan_probes(topology: Topology) -> Tuple[List[List[Probe]], Dict[Tuple[str, 
             if a.ipv4 == b.ipv4:
                 skipped[(a.name, b.name)] = 'same address'
                 continue
-            pins = ()
+            pins, needs = (), ()
             if _onlink(topology, a, b):
                 pins = ((a.name, str(b.ipv4), b.mac),)
                 if _onlink(topology, b, a):
                     pins += ((b.name, str(a.ipv4), a.mac),)
-            probes.append(Probe(a.name, b.name, str(b.ipv4), pins))
+                probes.append(Probe(a.name, b.name, str(b.ipv4), pins))
+                continue
+            for x, dst in ((a, b.ipv4), (b, a.ipv4)):
+                gw = gateway_towards(topology, x, dst)
+                if gw is not None:
+                    needs += ((x.name, str(gw.ipv4), gw.mac),)
+            owner = routed_owner(topology, a, b.ipv4)
+            probe = Probe(a.name, b.name, str(b.ipv4), pins, needs,
+                          counted=owner is not None and owner.name != b.name)
+            (counted if probe.counted else probes).append(probe)
     rounds: List[Tuple[List[Probe], Dict[Tuple[str, str], str]]] = []
     for probe in probes:
+        entries = probe.pins + probe.needs
         for members, pinned in rounds:
-            if all(pinned.get((h, ip), mac) == mac for h, ip, mac in probe.pins):
+            if all(pinned.get((h, ip), mac) == mac for h, ip, mac in entries):
                 break
         else:
             members, pinned = [], {}
             rounds.append((members, pinned))
         members.append(probe)
-        for h, ip, mac in probe.pins:
+        for h, ip, mac in entries:
             pinned[(h, ip)] = mac
-    return [members for members, _ in rounds], skipped
+    return [members for members, _ in rounds] + [[p] for p in counted], skipped
 
 
 def plan_arp(topology: Topology) -> Dict[Tuple[str, str], List[str]]:
@@ -239,7 +372,7 @@ def plan_arp(topology: Topology) -> Dict[Tuple[str, str], List[str]]:
     sharing the address.
     """
     plan: Dict[Tuple[str, str], List[str]] = {}
-    hosts = vifs(topology)
+    hosts = nodes(topology)
     for a in hosts:
         for b in hosts:
             if a.name != b.name and _onlink(topology, a, b):
@@ -248,16 +381,53 @@ def plan_arp(topology: Topology) -> Dict[Tuple[str, str], List[str]]:
 
 
 def gateway_checks(topology: Topology) -> List[Tuple[str, str]]:
-    """(simulated interface, vif of its network) pairs for the gateway ARP check."""
+    """(simulated interface, node of its network) pairs for the gateway ARP check."""
     checks = []
-    hosts = vifs(topology)
+    hosts = nodes(topology)
     for sim in sorted(topology.interfaces.values(), key=lambda i: i.name):
-        if sim.mode != 'simulated' or sim.ipv4 is None:
+        if sim.mode != SIMULATED or sim.ipv4 is None:
             continue
         for h in hosts:
             if h.network == sim.network:
                 checks.append((sim.name, h.name))
     return checks
+
+
+def router_ping_checks(topology: Topology) -> List[Tuple[str, str]]:
+    """(router interface, node) pairs: every router interface of a route link must
+    answer ping from the nodes of every network the link routes for.
+
+    A node of the router's own network pings it on-link; a node of another
+    network of the link pings it through its gateway, which answers for
+    every router interface of its links.  Nodes whose route to the router's
+    address does not go through a router interface of that link (say, their
+    network's first router sits on another link) are not asked.
+    """
+    checks = set()
+    for link in sorted(topology.route_links):
+        routers = routing.router_interfaces(topology, link)
+        on_link = {r.name for r in routers}
+        networks = {r.network for r in routers}
+        for r in routers:
+            if r.ipv4 is None:
+                continue
+            for h in nodes(topology):
+                if h.network not in networks or h.ipv4 is None or h.ipv4 == r.ipv4:
+                    continue
+                gw = gateway_towards(topology, h, r.ipv4)
+                if h.network == r.network or (gw is not None and gw.name in on_link):
+                    checks.add((r.name, h.name))
+    return sorted(checks)
+
+
+def traceroute_plan(topology: Topology) -> Optional[Tuple[str, str, str]]:
+    """(source, destination, source's gateway) of the first routed pair, if any."""
+    for a in nodes(topology):
+        for b in nodes(topology):
+            if a.network != b.network and a.ipv4 is not None and b.ipv4 is not None \
+                    and expected_reachability(topology, a, b):
+                return a.name, b.name, gateway_towards(topology, a, b.ipv4).name
+    return None
 
 
 # --- results ----------------------------------------------------------------
@@ -271,6 +441,7 @@ class PairResult:
     arp: Optional[bool] = None           # None: not probed
     arp_macs: Tuple[str, ...] = ()
     note: str = ''
+    counted: bool = False                # icmp from the peer's echo counter (see Probe)
 
     @property
     def probed(self) -> bool:
@@ -300,9 +471,38 @@ class GatewayResult:
 
 
 @dataclass
+class RouterPingResult:
+    router: str
+    host: str
+    answered: Optional[bool] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.answered is True
+
+
+@dataclass
+class TracerouteResult:
+    src: str
+    dst: str
+    dst_ip: str
+    gateway: str
+    gateway_ip: str
+    hops: Tuple[Optional[str], ...] = ()
+    output: str = ''
+
+    @property
+    def ok(self) -> bool:
+        """Hop 1 is the source's gateway, and the destination is reached."""
+        return bool(self.hops) and self.hops[0] == self.gateway_ip and self.dst_ip in self.hops
+
+
+@dataclass
 class Report:
     pairs: Dict[Tuple[str, str], PairResult] = field(default_factory=dict)
     gateways: List[GatewayResult] = field(default_factory=list)
+    router_pings: List[RouterPingResult] = field(default_factory=list)
+    traceroutes: List[TracerouteResult] = field(default_factory=list)
 
     @property
     def tested_pairs(self) -> List[PairResult]:
@@ -310,14 +510,19 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(p.ok for p in self.tested_pairs) and all(g.ok for g in self.gateways)
+        return (all(p.ok for p in self.tested_pairs) and all(g.ok for g in self.gateways)
+                and all(r.ok for r in self.router_pings) and all(t.ok for t in self.traceroutes))
 
     def verdict(self, prefix: str) -> str:
         pairs = self.tested_pairs
         good = sum(p.ok for p in pairs)
         ggood = sum(g.ok for g in self.gateways)
+        rgood = sum(r.ok for r in self.router_pings)
+        tgood = sum(t.ok for t in self.traceroutes)
         return (f'{prefix}: {good}/{len(pairs)} pairs as expected, '
-                f'{ggood}/{len(self.gateways)} gateway ARP checks answered with the gateway\'s MAC'
+                f'{ggood}/{len(self.gateways)} gateway ARP checks answered with the gateway\'s MAC, '
+                f'{rgood}/{len(self.router_pings)} router ping checks answered, '
+                f'{tgood}/{len(self.traceroutes)} traceroute checks with the gateway as hop 1'
                 f' -- {"PASS" if self.ok else "FAIL"}')
 
 
@@ -339,10 +544,12 @@ def mismatch_lines(topology: Topology, report: Report) -> List[str]:
             continue
         dst = topology.interfaces[p.dst]
         parts = []
-        if p.icmp is not None:
+        if p.icmp is not None and not p.counted:       # a counted pair's note says it all
             parts.append(f'ping {"answered" if p.icmp else "unanswered"}')
         if p.arp is not None:
             parts.append(f'ARP for {dst.ipv4} answered by {_who(topology, p.arp_macs)}')
+        if p.note:
+            parts.append(p.note)
         lines.append(f'  MISMATCH {p.src} -> {p.dst} ({dst.ipv4} {dst.mac}): expected '
                      f'{_yn(p.expected)}, observed {"; ".join(parts)}')
     for g in report.gateways:
@@ -350,12 +557,21 @@ def mismatch_lines(topology: Topology, report: Report) -> List[str]:
             got = _who(topology, g.answers) if g.answers else 'no answer'
             lines.append(f'  MISMATCH {g.host} ARP for {g.gateway} '
                          f'({topology.interfaces[g.gateway].ipv4}): expected {g.mac}, got {got}')
+    for r in report.router_pings:
+        if not r.ok:
+            lines.append(f'  MISMATCH {r.host} ping {r.router} ({topology.interfaces[r.router].ipv4}): '
+                         f'expected an answer, got none')
+    for t in report.traceroutes:
+        if not t.ok:
+            hops = ' '.join(h or '*' for h in t.hops) or 'nothing'
+            lines.append(f'  MISMATCH traceroute {t.src} -> {t.dst} ({t.dst_ip}): expected hop 1 '
+                         f'{t.gateway_ip} ({t.gateway}) then {t.dst_ip}, got hops: {hops}')
     return lines
 
 
 def render_matrix(topology: Topology, report: Report, names: Mapping[str, str]) -> str:
     """The ping matrix: rows ping columns; '!' marks a cell that is not as expected."""
-    hosts = [i.name for i in vifs(topology)]
+    hosts = [i.name for i in nodes(topology)]
     labels = {h: f'{names[h]} ({topology.interfaces[h].network})' for h in hosts}
     width = max([len(names[h]) for h in hosts] + [5]) + 2
     left = max([len(v) for v in labels.values()] + [4]) + 2
@@ -377,10 +593,18 @@ def render_matrix(topology: Topology, report: Report, names: Mapping[str, str]) 
                         cell += '!'
             cells.append(cell.center(width))
         out.append(labels[a].ljust(left) + ''.join(cells))
-    exp = ['expected: reachable iff same network (see expected_reachability)',
-           'probes:   ping -c1 -W1 with the neighbour entry pinned to the peer\'s MAC, and an ARP probe',
-           '          that the peer\'s MAC must (or must not) answer; a peer with the source\'s own',
-           '          address is checked by ARP only']
+    exp = ['expected: reachable iff same network, or a route link routes between the two networks',
+           '          both ways through the routers the hosts use (see expected_reachability)',
+           'probes:   on-link: ping -c1 -W1 with the neighbour entry pinned to the peer\'s MAC, and an',
+           '          ARP probe that the peer\'s MAC must (or must not) answer; a peer with the source\'s',
+           '          own address is checked by ARP only',
+           '          routed: ping -c1 -W1 through the host\'s route (the neighbour is the gateway); when',
+           '          the link delivers that address to another interface, the peer\'s count of ICMP',
+           '          echo requests received decides']
+    counted = [p for p in report.pairs.values() if p.counted]
+    if counted:
+        exp.append('counted:')
+        exp.extend(f'  {names[p.src]} -> {names[p.dst]}: {p.note}' for p in counted)
     return '\n'.join(out + exp)
 
 
@@ -403,6 +627,35 @@ def render_gateways(topology: Topology, report: Report, names: Mapping[str, str]
     return '\n'.join(out)
 
 
+def render_routers(topology: Topology, report: Report, names: Mapping[str, str]) -> str:
+    out = ['ROUTER PING   ping -c1 -W1 from the hosts of every network of the router\'s route link(s)']
+    by_router: Dict[str, List[RouterPingResult]] = {}
+    for r in report.router_pings:
+        by_router.setdefault(r.router, []).append(r)
+    for router, results in by_router.items():
+        iface = topology.interfaces[router]
+        links = ', '.join(sorted(link for link in topology.route_links
+                                 if iface in routing.router_interfaces(topology, link)))
+        cells = [f'{names[r.host]} {"ok" if r.ok else "NO ANSWER"}' for r in results]
+        out.append(f'  {router} {iface.ipv4} ({iface.network}, {links}):  ' + '   '.join(cells))
+    if not by_router:
+        out.append('  (no route links)')
+    return '\n'.join(out)
+
+
+def render_traceroutes(report: Report, names: Mapping[str, str]) -> str:
+    out = ['TRACEROUTE    traceroute -n -q1 -w1 -m3, one routed pair']
+    for t in report.traceroutes:
+        out.append(f'  {names[t.src]} -> {names[t.dst]} ({t.dst_ip}):')
+        out.extend(f'    {line}' for line in t.output.strip().splitlines())
+        verdict = 'ok' if t.ok else 'NOT AS EXPECTED'
+        out.append(f'  hop 1 should be {names[t.src]}\'s gateway {t.gateway} ({t.gateway_ip}), '
+                   f'then {t.dst_ip}: {verdict}')
+    if not report.traceroutes:
+        out.append('  (no routed pair)')
+    return '\n'.join(out)
+
+
 def parse_arping(output: str) -> Tuple[str, ...]:
     """The distinct MACs that answered, in order of first answer (lower case)."""
     macs = []
@@ -411,6 +664,27 @@ def parse_arping(output: str) -> Tuple[str, ...]:
         if mac not in macs:
             macs.append(mac)
     return tuple(macs)
+
+
+def parse_traceroute(output: str) -> Tuple[Optional[str], ...]:
+    """Hop addresses of `traceroute -n -q1` output, in order (None: no answer, '*')."""
+    hops = []
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit():
+            hops.append(None if fields[1] == '*' else fields[1])
+    return tuple(hops)
+
+
+def parse_icmp_in_echos(snmp: str) -> Optional[int]:
+    """The Icmp InEchos counter of /proc/net/snmp (ICMP echo requests received)."""
+    rows = [line.split() for line in snmp.splitlines() if line.startswith('Icmp:')]
+    if len(rows) >= 2 and 'InEchos' in rows[0]:
+        try:
+            return int(rows[1][rows[0].index('InEchos')])
+        except (IndexError, ValueError):
+            return None
+    return None
 
 
 _COUNTERS_RE = re.compile(r'\b(?:duration|n_packets|n_bytes|idle_age|hard_age)=[^,\s]*,?\s*')
@@ -425,15 +699,15 @@ def flows_cover(topology: Topology, datapath: str, ofports: Mapping[str, int],
                 flows: Sequence[str]) -> List[str]:
     """What the installed flows of `datapath` still lack (empty: ready).
 
-    Every local vif needs a flow matching its in_port and one naming its
-    MAC; every simulated interface of a local network needs its MAC (the
+    Every local vif and host interface needs a flow matching its in_port
+    and one naming its MAC; every simulated interface of a local network needs its MAC (the
     ARP responder's set_field).
     """
     text = '\n'.join(flows).lower()
     in_ports = {int(m) for m in re.findall(r'in_port=(\d+)', text)}
     missing = []
     local_nets = set()
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         if iface.datapath != datapath:
             continue
         local_nets.add(iface.network)
@@ -598,7 +872,7 @@ def _name_clashes(topology: Topology) -> List[str]:
             clashes.append(f'OVS bridge {dp}')
         elif os.path.exists(f'/sys/class/net/{dp}'):
             clashes.append(f'network interface {dp}')
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         if _run(['ovs-vsctl', '--timeout=5', 'port-to-br', iface.port]).returncode == 0:
             clashes.append(f'OVS port {iface.port}')
         elif os.path.exists(f'/sys/class/net/{iface.port}'):
@@ -642,22 +916,19 @@ def build_network(topology: Topology, controller_port: int, fail_mode: str = 'se
                       failMode=fail_mode, protocols='OpenFlow13', batch=True)
     names = host_names(topology)
     hosts = {}
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         params = {'mac': iface.mac, 'ip': None}
         if iface.ipv4 is not None:
             params['ip'] = f'{iface.ipv4}/{topology.networks[iface.network].ipv4.prefixlen}'
-            gw = router_interface(topology, iface.network)
-            if gw is not None and gw.ipv4 != iface.ipv4:
-                params['defaultRoute'] = f'via {gw.ipv4} dev {NS_IFNAME}'
         hosts[iface.name] = net.addHost(names[iface.name], **params)
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         net.addLink(hosts[iface.name], net.get(iface.datapath),
                     intfName1=NS_IFNAME, intfName2=iface.port)
     return net, hosts
 
 
 def configure_hosts(topology: Topology, hosts: Mapping[str, object]) -> None:
-    """After net.start(): offloads, IPv6 noise, and a sanity check of MACs."""
+    """After net.start(): offloads, IPv6 noise, a sanity check of MACs, and routes."""
     for name, host in hosts.items():
         iface = topology.interfaces[name]
         host.cmd(f'ethtool -K {NS_IFNAME} tx off >/dev/null 2>&1')
@@ -666,6 +937,11 @@ def configure_hosts(topology: Topology, hosts: Mapping[str, object]) -> None:
         mac = host.cmd(f'cat /sys/class/net/{NS_IFNAME}/address').strip().lower()
         if mac != iface.mac:
             raise BuildError(f'{name}: {NS_IFNAME} has MAC {mac}, expected {iface.mac}')
+        for prefix, gw in static_routes(topology, iface):
+            dest = 'default' if prefix.prefixlen == 0 else str(prefix)
+            out = host.cmd(f'ip route replace {dest} via {gw.ipv4} dev {NS_IFNAME} 2>&1; echo rc=$?')
+            if 'rc=0' not in out:
+                raise BuildError(f'{name}: cannot add route {dest} via {gw.ipv4}: {out.strip()}')
         try:
             Path(f'/proc/sys/net/ipv6/conf/{iface.port}/disable_ipv6').write_text('1\n')
         except OSError:
@@ -675,7 +951,7 @@ def configure_hosts(topology: Topology, hosts: Mapping[str, object]) -> None:
 def ofport_map(topology: Topology) -> Dict[str, int]:
     """Interface name -> OpenFlow port number of its OVS port (as OVS assigned)."""
     found = {}
-    for iface in vifs(topology):
+    for iface in nodes(topology):
         cp = _run(['ovs-vsctl', '--timeout=5', 'get', 'Interface', iface.port, 'ofport'])
         try:
             found[iface.name] = int(cp.stdout.strip())
@@ -698,7 +974,7 @@ def wait_for_flows(topology: Topology, timeout: float, quiet: bool) -> bool:
     missing: Dict[str, List[str]] = {}
     ofports: Dict[str, int] = {}
     while pending:
-        if len(ofports) < len(vifs(topology)):
+        if len(ofports) < len(nodes(topology)):
             ofports = ofport_map(topology)
         for dp in sorted(pending):
             flows = dump_flows(dp)
@@ -751,8 +1027,17 @@ def _arping_argv(target: str, probe: bool) -> List[str]:
     return argv + [target]
 
 
+def _ping_argv(address: str) -> List[str]:
+    return ['ping', '-n', '-q', '-c', '1', '-W', str(PING_TIMEOUT), address]
+
+
+def _in_echos(host) -> Optional[int]:
+    return parse_icmp_in_echos(host.cmd('cat /proc/net/snmp'))
+
+
 def run_probes(topology: Topology, hosts: Mapping[str, object]) -> Report:
-    """Every ordered pair (ARP probe + pinned ping) and every gateway's ARP.
+    """Every ordered pair (ARP probe + pinned or routed ping), every gateway's
+    ARP, every router interface's ping and one routed pair's traceroute.
 
     The ARP probes neither read nor change neighbour tables (the pair probes
     come from 0.0.0.0, the pinned entries are permanent), so they all run
@@ -760,7 +1045,7 @@ def run_probes(topology: Topology, hosts: Mapping[str, object]) -> Report:
     address would confuse each other, and those wait until the end.
     """
     report = Report()
-    names = [i.name for i in vifs(topology)]
+    names = [i.name for i in nodes(topology)]
     for a in names:
         for b in names:
             if a != b:
@@ -791,10 +1076,25 @@ def run_probes(topology: Topology, hosts: Mapping[str, object]) -> Report:
             pins = sorted({pin for probe in members for pin in probe.pins})
             for h, ip, mac in pins:
                 hosts[h].cmd(f'ip neigh replace {ip} lladdr {mac} dev {NS_IFNAME} nud permanent')
-            procs = [_spawn(hosts[p.src], ['ping', '-n', '-q', '-c', '1', '-W', str(PING_TIMEOUT), p.address])
-                     for p in members]
+            # A counted probe is alone in its round: the peer's echo counter is its verdict.
+            before = {p.dst: _in_echos(hosts[p.dst]) for p in members if p.counted}
+            procs = [_spawn(hosts[p.src], _ping_argv(p.address)) for p in members]
             for probe, (rc, _text) in zip(members, _collect(procs, PING_TIMEOUT + 5)):
-                report.pairs[(probe.src, probe.dst)].icmp = rc == 0
+                result = report.pairs[(probe.src, probe.dst)]
+                if not probe.counted:
+                    result.icmp = rc == 0
+                    continue
+                result.counted = True
+                after = _in_echos(hosts[probe.dst])
+                owner = routed_owner(topology, probe.src, probe.address)
+                answered = f'ping {"answered" if rc == 0 else "unanswered"}'
+                if before[probe.dst] is None or after is None:
+                    result.note = f'{answered}; cannot read {probe.dst}\'s ICMP counters'
+                    continue
+                got = after - before[probe.dst]
+                result.icmp = got > 0
+                result.note = (f'{probe.address} is routed to {owner.name if owner else "?"} ({answered}); '
+                               f'{probe.dst} received {got} echo request(s)')
             for h, ip, _mac in pins:
                 hosts[h].cmd(f'ip neigh del {ip} dev {NS_IFNAME}')
     finally:
@@ -811,6 +1111,22 @@ def run_probes(topology: Topology, hosts: Mapping[str, object]) -> Report:
     for (gw, h), (_rc, text) in zip(gw_now + gw_later, gw_out):
         report.gateways.append(GatewayResult(gw, h, topology.interfaces[gw].mac, parse_arping(text)))
     report.gateways.sort(key=lambda g: (g.gateway, g.host))
+
+    # Router interfaces answer ping from every network of their links.
+    checks = router_ping_checks(topology)
+    procs = [_spawn(hosts[h], _ping_argv(str(topology.interfaces[r].ipv4))) for r, h in checks]
+    for (r, h), (rc, _text) in zip(checks, _collect(procs, PING_TIMEOUT + 5)):
+        report.router_pings.append(RouterPingResult(r, h, rc == 0))
+
+    # One routed pair's traceroute: the gateway must be hop 1.
+    plan = traceroute_plan(topology)
+    if plan is not None:
+        src, dst, gw = plan
+        dst_ip, gw_ip = str(topology.interfaces[dst].ipv4), str(topology.interfaces[gw].ipv4)
+        argv = ['traceroute', '-n', '-q1', '-w1', f'-m{TRACEROUTE_MAX_HOPS}', dst_ip]
+        (_rc, text), = _collect([_spawn(hosts[src], argv)], TRACEROUTE_MAX_HOPS * 2 + 10)
+        report.traceroutes.append(TracerouteResult(src, dst, dst_ip, gw, gw_ip,
+                                                   parse_traceroute(text), text))
     return report
 
 
@@ -821,12 +1137,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog='vnet_mininet.py',
         description='Build a Mininet network (Open vSwitch userspace bridges, one namespace per vif '
-                    'interface) from a ryu-vnet topology file.')
+                    'or host interface) from a ryu-vnet topology file.')
     ap.add_argument('topology', metavar='TOPOLOGY', help='topology file (YAML)')
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument('--demo', action='store_true',
-                      help='start the controller, build the network, print the ping matrix and the '
-                           'gateway ARP checks; exit 0 iff all is as expected')
+                      help='start the controller, build the network, print the ping matrix, the '
+                           'gateway ARP, router ping and traceroute checks; exit 0 iff all is as expected')
     mode.add_argument('--check', action='store_true',
                       help='like --demo with minimal output (for tests)')
     ap.add_argument('--cli', action='store_true',
@@ -860,8 +1176,8 @@ def load(path: str) -> Topology:
 def _preflight() -> None:
     if os.geteuid() != 0:
         raise BuildError('needs root (network namespaces, Open vSwitch)')
-    missing = [t for t in ('ovs-vsctl', 'ovs-ofctl', 'ip', 'ethtool', 'arping', 'ping', 'mnexec')
-               if shutil.which(t) is None]
+    tools = ('ovs-vsctl', 'ovs-ofctl', 'ip', 'ethtool', 'arping', 'ping', 'traceroute', 'mnexec')
+    missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise BuildError(f'missing commands: {", ".join(missing)} (run `make setup`)')
     if _run(['ovs-vsctl', '--timeout=5', 'show']).returncode != 0:
@@ -880,8 +1196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for p in problems:
             print(f'{args.topology}: {p}', file=sys.stderr)
         return 1
-    if not vifs(topology):
-        print(f'{PROG}: {args.topology} has no vif interfaces: nothing to build', file=sys.stderr)
+    if not nodes(topology):
+        print(f'{PROG}: {args.topology} has no vif or host interfaces: nothing to build', file=sys.stderr)
         return 1
 
     from mininet.log import setLogLevel
@@ -923,7 +1239,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if checking:
             _log(quiet, f'*** Waiting for the controller\'s flows (at most {args.flow_timeout:.0f}s)')
             wait_for_flows(topology, args.flow_timeout, quiet)
-            _log(quiet, '*** Probing every pair of hosts and every gateway')
+            _log(quiet, '*** Probing every pair of hosts, every gateway and every router interface')
             started = time.monotonic()
             report = run_probes(topology, hosts)
             names = host_names(topology)
@@ -932,6 +1248,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(render_matrix(topology, report, names))
                 print()
                 print(render_gateways(topology, report, names))
+                print()
+                print(render_routers(topology, report, names))
+                print()
+                print(render_traceroutes(report, names))
                 print(f'(probes took {time.monotonic() - started:.1f}s)')
                 print()
             for line in mismatch_lines(topology, report):

@@ -2,8 +2,10 @@
 
 Each run starts the controller (ryu-manager) on a free port of its own,
 builds the Mininet network on Open vSwitch (userspace datapath), pings every
-pair of hosts, ARPs every gateway and removes everything again.  Needs root
-and a running Open vSwitch (`make setup`); never skipped.
+pair of hosts (routed pairs through their gateways), ARPs every gateway,
+pings every router interface from each network of its route link, runs one
+routed pair's traceroute and removes everything again.  Needs root and a
+running Open vSwitch (`make setup`); never skipped.
 """
 import fcntl
 import importlib.util
@@ -22,7 +24,9 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'mininet' / 'vnet_mininet.py'
-VERDICT_RE = re.compile(r'^check: (\d+)/(\d+) pairs as expected, (\d+)/(\d+) gateway ARP checks', re.M)
+VERDICT_RE = re.compile(r'^check: (\d+)/(\d+) pairs as expected, (\d+)/(\d+) gateway ARP checks'
+                        r'.*?, (\d+)/(\d+) router ping checks answered, (\d+)/(\d+) traceroute checks'
+                        r'.* -- (PASS|FAIL)$', re.M)
 
 
 def _module():
@@ -55,20 +59,33 @@ def _leftovers(topology):
         fcntl.flock(fd, fcntl.LOCK_EX)
         found = [dp for dp in topology.datapaths
                  if subprocess.run(['ovs-vsctl', 'br-exists', dp]).returncode == 0]
-        found += [i.port for i in vm.vifs(topology) if os.path.exists(f'/sys/class/net/{i.port}')]
+        found += [i.port for i in vm.nodes(topology) if os.path.exists(f'/sys/class/net/{i.port}')]
         return found
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
-@pytest.mark.parametrize('name', ['default.yml', 'seed003.yml'])
+# (topology, routed pairs, router ping checks, traceroutes) -- the counts the demo must reach
+EXAMPLES = {
+    'default.yml': (0, 0, 0),     # two overlapping networks, no route link
+    'seed003.yml': (8, 8, 1),     # net1 <-> net2 through rl1 (2 x 2 hosts, both ways); net3 unlinked
+    'seed000.yml': (4, 6, 1),     # containers <-> the host through rl-pubint
+}
+
+
+@pytest.mark.parametrize('name', sorted(EXAMPLES))
 def test_check_passes_on_example_topology(name):
     path = REPO / 'topologies' / name
     topology = load_topology(str(path))
     vm = _module()
-    n = len(vm.vifs(topology))
+    hosts = vm.nodes(topology)
+    n = len(hosts)
     gateways = len(vm.gateway_checks(topology))
+    routed, router_pings, traceroutes = EXAMPLES[name]
+    assert sum(a.network != b.network and vm.expected_reachability(topology, a, b)
+               for a in hosts for b in hosts) == routed
+    assert len(vm.router_ping_checks(topology)) == router_pings
 
     port = free_port()
     assert port != vm.DEFAULT_CONTROLLER_PORT
@@ -77,9 +94,12 @@ def test_check_passes_on_example_topology(name):
     assert cp.returncode == 0, output
     m = VERDICT_RE.search(cp.stdout)
     assert m, output
-    good, total, ggood, gtotal = map(int, m.groups())
+    good, total, ggood, gtotal, rgood, rtotal, tgood, ttotal = map(int, m.groups()[:8])
+    assert m.group(9) == 'PASS', output
     assert good == total == n * (n - 1), output
     assert ggood == gtotal == gateways > 0, output
+    assert rgood == rtotal == router_pings, output
+    assert tgood == ttotal == traceroutes, output
     assert _leftovers(topology) == []
 
 

@@ -1,0 +1,122 @@
+"""A switch session: read back, then sync with bundles that commit all or nothing."""
+import logging
+import struct
+
+from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
+
+from controller.switch import READY, SwitchSession
+from tests.unit.factories import overlapping
+
+
+class Port:
+    def __init__(self, no, name):
+        self.port_no, self.name = no, name.encode()
+
+
+class RecordingDatapath:
+    ofproto, ofproto_parser, id = ofp, parser, 1
+
+    def __init__(self):
+        self.sent, self.xid = [], 0
+        self.ports = {i: Port(i, f'p-vm{i}') for i in range(1, 5)}
+
+    def set_xid(self, msg):
+        self.xid += 1
+        msg.set_xid(self.xid)
+
+    def send_msg(self, msg):
+        if msg.xid is None:
+            self.set_xid(msg)
+        self.sent.append(msg)
+
+    def send(self, buf):
+        """One write of many messages: decode their headers to see what was sent."""
+        at = 0
+        while at < len(buf):
+            msg_type, length, xid = struct.unpack_from('!xBHI', buf, at)
+            self.sent.append(Sent(_name(buf, at, msg_type), xid))
+            at += length
+
+
+class Sent:
+    def __init__(self, name, xid):
+        self.name, self.xid = name, xid
+
+
+_TYPES = {14: 'OFPFlowMod', 15: 'OFPGroupMod', 29: 'OFPMeterMod', 20: 'OFPBarrierRequest'}
+
+
+def _name(buf, at, msg_type):
+    if msg_type == ofp.OFPT_EXPERIMENTER:
+        exp_type = struct.unpack_from('!I', buf, at + 12)[0]
+        if exp_type == ofp.ONF_ET_BUNDLE_CONTROL:
+            return f'ONFBundleCtrlMsg:{struct.unpack_from("!H", buf, at + 20)[0]}'
+        return 'ONFBundleAddMsg'
+    return _TYPES.get(msg_type, str(msg_type))
+
+
+class Reply:
+    def __init__(self, xid):
+        self.xid = xid
+
+
+def ready_session():
+    dp = RecordingDatapath()
+    session = SwitchSession(dp, 'br0', logging.getLogger('test'))
+    session.state = READY
+    return dp, session
+
+
+def kinds(msgs):
+    return [m.name for m in msgs]
+
+
+def test_a_change_is_committed_only_after_the_switch_accepted_every_part():
+    dp, session = ready_session()
+    session.sync(overlapping(), 'connected')
+    staged = kinds(dp.sent)
+    assert staged[0] == f'ONFBundleCtrlMsg:{ofp.ONF_BCT_OPEN_REQUEST}'
+    assert staged[-1] == 'OFPBarrierRequest'
+    assert f'ONFBundleCtrlMsg:{ofp.ONF_BCT_COMMIT_REQUEST}' not in staged
+    check = dp.sent[-1].xid
+    dp.sent.clear()
+    session.on_barrier(Reply(check))
+    assert kinds(dp.sent) == [f'ONFBundleCtrlMsg:{ofp.ONF_BCT_COMMIT_REQUEST}', 'OFPBarrierRequest']
+
+
+def test_a_refused_part_discards_the_whole_change():
+    dp, session = ready_session()
+    session.sync(overlapping(), 'connected')
+    adds = [m for m in dp.sent if m.name == 'ONFBundleAddMsg']
+    check = dp.sent[-1].xid
+    session.on_error(Reply(adds[3].xid))
+    dp.sent.clear()
+    session.on_barrier(Reply(check))
+    assert kinds(dp.sent) == [f'ONFBundleCtrlMsg:{ofp.ONF_BCT_DISCARD_REQUEST}']
+    assert session.errors_since_sync == 1      # the app re-reads the switch after this
+
+
+def test_meters_are_sent_before_the_bundle_because_ovs_cannot_bundle_them():
+    from tests.unit.test_pipeline_port_security import with_dhcp
+    dp, session = ready_session()
+    session.sync(with_dhcp(), 'connected')
+    names = kinds(dp.sent)
+    assert names.index('OFPMeterMod') < names.index(f'ONFBundleCtrlMsg:{ofp.ONF_BCT_OPEN_REQUEST}')
+
+
+def test_without_bundles_the_messages_go_straight_out_in_a_safe_order():
+    dp, session = ready_session()
+    session.use_bundles = False
+    session.sync(overlapping(), 'connected')
+    names = kinds(dp.sent)
+    assert 'ONFBundleAddMsg' not in names
+    assert names.index('OFPGroupMod') < names.index('OFPFlowMod')
+    assert names[-1] == 'OFPBarrierRequest'
+
+
+def test_a_second_sync_with_nothing_new_sends_nothing():
+    dp, session = ready_session()
+    session.sync(overlapping(), 'connected')
+    dp.sent.clear()
+    session.sync(overlapping(), 'port modified')
+    assert dp.sent == []
