@@ -20,7 +20,7 @@ from controller.errors import TopologyError
 from controller.packet_in import LearnNextHop, PacketInHandler, SendFrame, packet_out
 from controller.switch import SwitchSession
 from controller.topology import load_topology
-from controller.watch import POLL_SECONDS, FileWatch
+from controller.watch import POLL_SECONDS, FileWatch, file_digest
 
 LOG = logging.getLogger('vnet')
 MAX_RESYNCS_AFTER_ERRORS = 3
@@ -41,10 +41,12 @@ class VnetApp(app_manager.OSKenApp):
         super().__init__(*args, **kwargs)
         options.register(self.CONF)
         self.topology_path = options.topology_path(self.CONF)
-        self.topology = load_topology(self.topology_path)  # the launcher validated it
+        digest = file_digest(self.topology_path)
+        self.topology = (options.take_over(self.topology_path, digest)
+                         or load_topology(self.topology_path))
         self.sessions = {}
         self.strangers = {}           # dpid -> datapath connected but not in the topology
-        self.watch = FileWatch(self.topology_path)
+        self.watch = FileWatch(self.topology_path, digest)
         self._hup = False
         try:
             signal.signal(signal.SIGHUP, self._on_sighup)
@@ -128,22 +130,13 @@ class VnetApp(app_manager.OSKenApp):
     def _session(self, msg):
         return self.sessions.get(msg.datapath.id)
 
-    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
-    def _flow_stats(self, ev):
+    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
+                 ofp_event.EventOFPMeterConfigStatsReply], MAIN_DISPATCHER)
+    def _read_back(self, ev):
+        """Our flows, the groups and the meters as the switch has them; once
+        all three are in, reconcile."""
         session = self._session(ev.msg)
-        if session and session.on_flow_stats(ev.msg):
-            session.sync(self.topology, 'connected')
-
-    @set_ev_cls(ofp_event.EventOFPGroupDescStatsReply, MAIN_DISPATCHER)
-    def _group_desc(self, ev):
-        session = self._session(ev.msg)
-        if session and session.on_group_desc(ev.msg):
-            session.sync(self.topology, 'connected')
-
-    @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, MAIN_DISPATCHER)
-    def _meter_config(self, ev):
-        session = self._session(ev.msg)
-        if session and session.on_meter_config(ev.msg):
+        if session and session.on_read_back(ev.msg):
             session.sync(self.topology, 'connected')
 
     # -- ports come and go --------------------------------------------------------

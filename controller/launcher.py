@@ -16,6 +16,7 @@ from os_ken.controller import controller as _ofp_controller  # noqa: F401  (--of
 from controller import options
 from controller.errors import TopologyError
 from controller.topology import load_topology
+from controller.watch import file_digest
 
 CONF = cfg.CONF
 RYU_CLASSIC_PORT = 6633     # Ryu's and Mininet's habit; os-ken itself defaults to 6653
@@ -47,8 +48,9 @@ def main(argv=None) -> int:
         CONF.set_override('ofp_tcp_listen_port', RYU_CLASSIC_PORT)
     _setup_logging(CONF.verbose)
     path = options.topology_path(CONF)
+    digest = file_digest(path)
     try:
-        load_topology(path)
+        options.hand_over(path, digest, load_topology(path))
     except TopologyError as err:
         print(f'ryu-manager: refusing to start, {path} is not valid:', file=sys.stderr)
         print(err, file=sys.stderr)

@@ -23,6 +23,21 @@ def register(conf=cfg.CONF) -> None:
         pass
 
 
+# The launcher validates the file before anything listens; the app takes
+# that result instead of validating a large file a second time, provided
+# the file has not changed since (same content hash).
+_preloaded = {}
+
+
+def hand_over(path: str, digest: str, topology) -> None:
+    _preloaded[path] = (digest, topology)
+
+
+def take_over(path: str, digest: str):
+    found = _preloaded.pop(path, None)
+    return found[1] if found and found[0] == digest else None
+
+
 def topology_path(conf=cfg.CONF) -> str:
     """--topology, else $VNET_TOPOLOGY, else topologies/default.yml."""
     path = getattr(conf, 'topology', None) or os.environ.get('VNET_TOPOLOGY')

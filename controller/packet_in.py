@@ -20,7 +20,7 @@ from controller import packets, routing
 from controller.dhcp.responder import respond
 from controller.pipeline import tables
 from controller.resolver import Resolver
-from controller.topology import HOST, ROUTER, Topology
+from controller.topology import ROUTER, Topology
 
 _INFO_KINDS = {'OFFER', 'ACK', 'NAK'}
 _INFO_WORDS = ('RELEASE', 'DECLINE')

@@ -48,24 +48,37 @@ class Installed:
 
     A group or meter read back from a switch that we could not decode is
     stored as None, which never equals a desired one (so it is rewritten).
+    Flows are also indexed by key, so applying a plan costs the size of the
+    plan, not of the table.
     """
     flows: Dict[int, FlowKey] = field(default_factory=dict)
     groups: Dict[int, Optional[Group]] = field(default_factory=dict)
     meters: Dict[int, Optional[Meter]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._by_key = {key: cookie for cookie, key in self.flows.items()}
+
+    def add_flow(self, cookie: int, key: FlowKey) -> None:
+        replaced = self._by_key.get(key)
+        if replaced is not None and replaced != cookie:
+            del self.flows[replaced]          # an ADD replaces the entry with its key
+        self.flows[cookie] = key
+        self._by_key[key] = cookie
+
+    def remove_flow(self, cookie: int) -> None:
+        key = self.flows.pop(cookie, None)
+        if key is not None and self._by_key.get(key) == cookie:
+            del self._by_key[key]
 
     def apply(self, plan: Plan) -> None:
         for m in plan.meter_adds + plan.meter_mods:
             self.meters[m.meter_id] = m
         for g in plan.group_adds + plan.group_mods:
             self.groups[g.group_id] = g
-        added = {f.key: f.cookie for f in plan.flow_adds}
-        for cookie, key in list(self.flows.items()):   # an ADD replaces its key
-            if key in added and added[key] != cookie:
-                del self.flows[cookie]
         for f in plan.flow_adds:
-            self.flows[f.cookie] = f.key
+            self.add_flow(f.cookie, f.key)
         for cookie, _ in plan.flow_deletes:
-            self.flows.pop(cookie, None)
+            self.remove_flow(cookie)
         for gid in plan.group_deletes:
             self.groups.pop(gid, None)
         for mid in plan.meter_deletes:
@@ -80,13 +93,20 @@ def _diff_by_id(desired: Mapping, installed: Mapping):
 
 
 def plan_changes(desired: DesiredState, installed: Installed) -> Plan:
+    """Only the changes are sorted (for a stable message order), so an edit
+    of one interface costs one pass over the tables, not a sort of them."""
     plan = Plan()
     plan.meter_adds, plan.meter_mods, plan.meter_deletes = _diff_by_id(desired.meters,
                                                                        installed.meters)
     plan.group_adds, plan.group_mods, plan.group_deletes = _diff_by_id(desired.groups,
                                                                        installed.groups)
-    plan.flow_adds = [f for c, f in sorted(desired.flows.items()) if c not in installed.flows]
+    have, want = installed.flows, desired.flows
+    plan.flow_adds = sorted((f for c, f in want.items() if c not in have), key=_flow_order)
     replaced = {f.key for f in plan.flow_adds}
-    plan.flow_deletes = [(c, key) for c, key in sorted(installed.flows.items())
-                         if c not in desired.flows and key not in replaced]
+    plan.flow_deletes = sorted((c, key) for c, key in have.items()
+                               if c not in want and key not in replaced)
     return plan
+
+
+def _flow_order(f: Flow):
+    return (f.table, -f.priority, f.cookie)

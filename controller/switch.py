@@ -66,18 +66,18 @@ class SwitchSession:
         for request in (flows, groups, meters):
             self.dp.send_msg(request)
 
-    def on_flow_stats(self, msg) -> bool:
-        for stat in msg.body:
-            self._read.flows[stat.cookie] = openflow.key_from_stats(stat)
-        return self._reply_done('flows', msg)
-
-    def on_group_desc(self, msg) -> bool:
-        for desc in msg.body:
-            if desc.group_id in OUR_GROUP_IDS:
-                self._read.groups[desc.group_id] = openflow.group_from_desc(desc)
-        return self._reply_done('groups', msg)
-
-    def on_meter_config(self, msg) -> bool:
+    def on_read_back(self, msg) -> bool:
+        """One part of a read-back reply; True once every part has arrived."""
+        kind = type(msg).__name__
+        if kind == 'OFPFlowStatsReply':
+            for stat in msg.body:
+                self._read.add_flow(stat.cookie, openflow.key_from_stats(stat))
+            return self._reply_done('flows', msg)
+        if kind == 'OFPGroupDescStatsReply':
+            for desc in msg.body:
+                if desc.group_id in OUR_GROUP_IDS:
+                    self._read.groups[desc.group_id] = openflow.group_from_desc(desc)
+            return self._reply_done('groups', msg)
         for config in msg.body:
             if config.meter_id in OUR_METER_IDS:
                 self._read.meters[config.meter_id] = openflow.meter_from_config(config)

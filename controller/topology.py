@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping, Optional, Tuple
 
 VIF, SIMULATED, HOST = 'vif', 'simulated', 'host'
@@ -73,19 +74,36 @@ class Topology:
                 return dp
         return None
 
+    # Indexes, built once per (immutable) topology: lookups stay O(1) at
+    # 10,000 interfaces.  cached_property writes around the frozen dataclass.
+    @cached_property
+    def _by_network(self):
+        index = {name: [] for name in self.networks}
+        for iface in self.interfaces.values():
+            index.setdefault(iface.network, []).append(iface)
+        return index
+
+    @cached_property
+    def _by_datapath(self):
+        index = {}
+        for iface in self.interfaces.values():
+            if iface.datapath is not None and iface.port is not None:
+                index.setdefault(iface.datapath, {})[iface.port] = iface
+        return index
+
+    @cached_property
+    def _by_vni(self):
+        return {net.vni: net for net in self.networks.values()}
+
     def network_by_vni(self, vni) -> Optional[Network]:
-        for net in self.networks.values():
-            if net.vni == vni:
-                return net
-        return None
+        return self._by_vni.get(vni)
 
     def interfaces_of(self, network: str):
-        return [i for i in self.interfaces.values() if i.network == network]
+        return list(self._by_network.get(network, ()))
 
     def ports_on(self, datapath: str):
         """Interfaces (vif and host) plugged into `datapath`, by port name."""
-        return {i.port: i for i in self.interfaces.values()
-                if i.datapath == datapath and i.port is not None}
+        return dict(self._by_datapath.get(datapath, {}))
 
 
 def load_topology(path: str) -> Topology:

@@ -16,6 +16,17 @@ Two deliberate departures from `yaml.safe_load`:
 - A key given twice in one mapping is a problem, not "the last one wins".
 
 Syntax errors and duplicate keys come back as `Problem`s, never exceptions.
+
+Speed: a topology of 10,000 interfaces is ~60,000 lines and is re-read on every
+edit.  PyYAML's pure-Python scanner and parser spend seconds on that, so when
+libyaml is available a file is first read by `_fast_load`: libyaml's parser (C)
+turns the text into events and a flat loop builds the same YamlMaps/YamlLists
+with the same resolution (the very tables and conversions of `Loader` below).
+It handles the plain subset a topology uses (one document, a mapping at the top,
+no anchors, aliases, tags or directives, nesting at most `_FAST_MAX_DEPTH`
+deep); anything else, and every error, is read again by the pure `Loader`, so
+messages, lines and outcomes are exactly the pure loader's.  (The C *composer*
+is not used: it recurses in C and crashes on deeply nested input.)
 """
 from __future__ import annotations
 
@@ -24,7 +35,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 from yaml.constructor import ConstructorError
+from yaml.events import (DocumentEndEvent, DocumentStartEvent, MappingEndEvent,
+                         MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent,
+                         StreamEndEvent, StreamStartEvent)
 from yaml.nodes import MappingNode, SequenceNode
+
+try:                        # libyaml's C parser, when PyYAML was built with it
+    from yaml.cyaml import CParser as _CParser
+except ImportError:         # pragma: no cover - depends on the PyYAML build
+    _CParser = None
+if not getattr(yaml, '__with_libyaml__', False):    # pragma: no cover
+    _CParser = None
 
 from controller.errors import Problem
 
@@ -107,6 +128,8 @@ class Loader(yaml.SafeLoader):
     yaml_constructors: dict = {}
     yaml_multi_constructors: dict = {}
 
+    noted = False           # set once a mapping got a note (a duplicate key, ...)
+
     def construct_map(self, node) -> YamlMap:
         if not isinstance(node, MappingNode):
             raise ConstructorError(None, None, f'expected a mapping, found {node.id}', node.start_mark)
@@ -118,6 +141,8 @@ class Loader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             value = self.construct_object(value_node, deep=True)
             self._add(result, key, value, _line(key_node), _line(value_node))
+        if result.notes:
+            self.noted = True
         return result
 
     @staticmethod
@@ -150,26 +175,19 @@ class Loader(yaml.SafeLoader):
         text = self.construct_scalar(node)
         if not _INT.match(text):
             raise ConstructorError(None, None, f'{text!r} is not an integer', node.start_mark)
-        if text.startswith('0x'):
-            return int(text[2:], 16)
-        if text.startswith('0o'):
-            return int(text[2:], 8)
-        return int(text, 10)
+        return _int_value(text)
 
     def construct_float(self, node) -> float:
         text = self.construct_scalar(node)
         if not _FLOAT.match(text):
             raise ConstructorError(None, None, f'{text!r} is not a number', node.start_mark)
-        lowered = text.lower()
-        if lowered.lstrip('+-') in ('.inf', '.nan'):
-            lowered = lowered.replace('.', '')      # Python spells them inf, nan
-        return float(lowered)
+        return _float_value(text)
 
     def construct_bool(self, node) -> bool:
         text = self.construct_scalar(node)
         if not _BOOL.match(text):
             raise ConstructorError(None, None, f'{text!r} is not true or false', node.start_mark)
-        return text.lower() == 'true'
+        return _bool_value(text)
 
     def construct_null(self, node) -> None:
         self.construct_scalar(node)     # refuses a mapping or list tagged !!null
@@ -192,6 +210,127 @@ Loader.add_constructor(_TAG + 'map', Loader.construct_map)
 Loader.add_constructor(None, Loader.construct_undefined)
 
 
+def _int_value(text: str) -> int:
+    """The value of an integer that matches _INT."""
+    if text.startswith('0x'):
+        return int(text[2:], 16)
+    if text.startswith('0o'):
+        return int(text[2:], 8)
+    return int(text, 10)
+
+
+def _float_value(text: str) -> float:
+    """The value of a number that matches _FLOAT."""
+    lowered = text.lower()
+    if lowered.lstrip('+-') in ('.inf', '.nan'):
+        lowered = lowered.replace('.', '')      # Python spells them inf, nan
+    return float(lowered)
+
+
+def _bool_value(text: str) -> bool:
+    return text.lower() == 'true'
+
+
+# -- the fast path: libyaml's parser, the same resolution, no recursion ----------
+
+_FAST_MAX_DEPTH = 32            # deeper (never in a topology) goes to the pure loader
+_SLOW = object()                # _fast_load's "the pure loader must read this"
+
+# What an untagged plain scalar becomes, by its first character ('' = empty):
+# Loader's implicit resolvers in registration order (the first match wins, as in
+# Resolver.resolve), each with the conversion its constructor applies.
+_CONVERSIONS = {_TAG + 'null': lambda text: None, _TAG + 'bool': _bool_value,
+                _TAG + 'int': _int_value, _TAG + 'float': _float_value}
+_PLAIN_RESOLVERS = {
+    first: tuple((regexp.match, _CONVERSIONS[tag])
+                 for tag, regexp in resolvers + Loader.yaml_implicit_resolvers.get(None, []))
+    for first, resolvers in Loader.yaml_implicit_resolvers.items() if first is not None}
+assert not Loader.yaml_implicit_resolvers.get(None), 'wildcard resolvers: extend _plain_scalar'
+
+
+def _plain_scalar(text: str):
+    """An untagged plain scalar as Loader resolves and constructs it."""
+    resolvers = _PLAIN_RESOLVERS.get(text[:1])
+    if resolvers is not None:
+        for match, convert in resolvers:
+            if match(text):
+                return convert(text)
+    return text
+
+
+def _fast_load(text: str):
+    """The YamlMap of `text` read with libyaml's parser, or _SLOW.
+
+    Builds exactly what Loader builds (same values, lines and notes) for the
+    subset it accepts; returns _SLOW for anything outside it, and errors (of
+    libyaml, or anything else) propagate for the caller to hand the text to the
+    pure loader.  Returns (data, noted): noted is whether any mapping got a note.
+    """
+    parser = _CParser(text)
+    try:
+        get_event = parser.get_event
+        if type(get_event()) is not StreamStartEvent:
+            return _SLOW
+        event = get_event()
+        if type(event) is not DocumentStartEvent or event.version or event.tags:
+            return _SLOW
+        root = get_event()
+        if type(root) is not MappingStartEvent or root.anchor is not None \
+                or root.tag is not None or not root.implicit:
+            return _SLOW
+        data = YamlMap()
+        data.line = root.start_mark.line + 1
+        noted = False
+        # One frame per open collection: [container, line of its pending key or
+        # None when a key is expected next (mappings), the pending key].
+        frames = [[data, None, None]]
+        frame = frames[0]
+        add = Loader._add
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is ScalarEvent:
+                if event.anchor is not None or event.tag is not None:
+                    return _SLOW
+                text_value = event.value
+                value = _plain_scalar(text_value) if event.implicit[0] else text_value
+                line = event.start_mark.line + 1
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                value = frames.pop()[0]
+                if value.notes if kind is MappingEndEvent else False:
+                    noted = True
+                if not frames:
+                    break
+                frame = frames[-1]
+                line = value.line
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None or not event.implicit \
+                        or len(frames) >= _FAST_MAX_DEPTH:
+                    return _SLOW
+                container = YamlMap() if kind is MappingStartEvent else YamlList()
+                container.line = event.start_mark.line + 1
+                frame = [container, None, None]
+                frames.append(frame)
+                continue
+            else:                   # an alias, or anything unexpected
+                return _SLOW
+            # `value` (at `line`) is complete: it belongs to the innermost frame.
+            container = frame[0]
+            if type(container) is YamlList:
+                container.append(value)
+                container.lines.append(line)
+            elif frame[1] is None:
+                frame[1], frame[2] = line, value
+            else:
+                add(container, frame[2], value, frame[1], line)
+                frame[1] = frame[2] = None
+        if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
+            return _SLOW
+        return data, noted
+    finally:
+        parser.dispose()
+
+
 # -- entry point --------------------------------------------------------------
 
 def load_yaml(text: str, source: str) -> Tuple[Optional[YamlMap], List[Problem]]:
@@ -202,8 +341,12 @@ def load_yaml(text: str, source: str) -> Tuple[Optional[YamlMap], List[Problem]]
     empty YamlMap.  Duplicate keys are problems but data is still returned (with
     the first occurrence kept) so that validation can report more at once.
     """
+    fast = _try_fast_load(text)
+    if fast is not _SLOW:
+        data, noted = fast
+        return data, _note_problems(data, source) if noted else []
     try:
-        data = _parse(text)
+        data, noted = _parse(text)
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(source, exc)]
     except yaml.YAMLError as exc:     # ReaderError: control characters and the like
@@ -217,13 +360,24 @@ def load_yaml(text: str, source: str) -> Tuple[Optional[YamlMap], List[Problem]]
         return None, [Problem(source, getattr(data, 'line', None) or 1, '',
                               'the top level must be a mapping with the keys datapaths, networks, '
                               f'interfaces and route_links; found {_kind(data)}')]
-    return data, _note_problems(data, source)
+    return data, _note_problems(data, source) if noted else []
+
+
+def _try_fast_load(text: str):
+    """(data, noted) from _fast_load, or _SLOW when the pure loader must decide."""
+    if _CParser is None:
+        return _SLOW
+    try:
+        return _fast_load(text)
+    except Exception:       # noqa: BLE001 - whatever went wrong, the pure loader reports it
+        return _SLOW
 
 
 def _parse(text: str):
+    """(data, noted) read by the pure loader."""
     loader = Loader(text)
     try:
-        return loader.get_single_data()
+        return loader.get_single_data(), loader.noted
     finally:
         loader.dispose()
 

@@ -14,12 +14,13 @@ from controller.topology import VIF
 
 def classifier_flows(view: DatapathView):
     yield flow(tables.CLASSIFIER, 0)                       # unknown port or MAC: drop
-    for name, ofport in sorted(view.local.items()):
-        iface = view.interface(name)
-        stamp = (view.vni(iface.network), tables.NETWORK_MASK)
-        if iface.mode == VIF:
-            yield flow(tables.CLASSIFIER, 100, in_port=ofport, eth_src=iface.mac,
-                       write_metadata=stamp, goto=tables.PORT_SECURITY)
-        else:
-            yield flow(tables.CLASSIFIER, 100, in_port=ofport,
-                       write_metadata=stamp, goto=tables.SERVICES)
+
+
+def classifier_port_flows(iface, ofport: int, vni: int):
+    stamp = (vni, tables.NETWORK_MASK)
+    if iface.mode == VIF:
+        yield flow(tables.CLASSIFIER, 100, in_port=ofport, eth_src=iface.mac,
+                   write_metadata=stamp, goto=tables.PORT_SECURITY)
+    else:
+        yield flow(tables.CLASSIFIER, 100, in_port=ofport,
+                   write_metadata=stamp, goto=tables.SERVICES)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Dict, Mapping
 
 from controller.topology import Interface, Network, Topology, SIMULATED
@@ -19,22 +20,31 @@ class DatapathView:
     datapath: str
     ports: Mapping[str, int]
 
-    @property
+    @cached_property
     def local(self) -> Dict[str, int]:
         """Interface name -> ofport for interfaces plugged in here right now."""
-        found = {}
-        for iface in self.topology.interfaces.values():
-            if iface.datapath == self.datapath and iface.port in self.ports:
-                found[iface.name] = self.ports[iface.port]
-        return found
+        return {iface.name: self.ports[port]
+                for port, iface in self.topology.ports_on(self.datapath).items()
+                if port in self.ports}
 
-    def local_networks(self) -> Dict[str, Network]:
+    @cached_property
+    def _local_networks(self) -> Dict[str, Network]:
         names = {self.topology.interfaces[i].network for i in self.local}
         return {n: self.topology.networks[n] for n in sorted(names)}
 
+    def local_networks(self) -> Dict[str, Network]:
+        return self._local_networks
+
+    @cached_property
+    def _simulated(self):
+        found = {}
+        for iface in self.topology.interfaces.values():
+            if iface.mode == SIMULATED and iface.ipv4 is not None:
+                found.setdefault(iface.network, []).append(iface)
+        return found
+
     def simulated_in(self, network: str):
-        return [i for i in self.topology.interfaces_of(network)
-                if i.mode == SIMULATED and i.ipv4 is not None]
+        return self._simulated.get(network, [])
 
     def interface(self, name: str) -> Interface:
         return self.topology.interfaces[name]

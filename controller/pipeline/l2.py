@@ -17,12 +17,12 @@ MULTICAST_BIT = ('01:00:00:00:00:00', '01:00:00:00:00:00')
 
 def l2_flows(view: DatapathView):
     yield flow(tables.L2, 0)                               # unknown unicast: drop
-    for name, ofport in sorted(view.local.items()):
-        iface = view.interface(name)
-        yield flow(tables.L2, 100, (Output(ofport),),
-                   metadata=view.vni(iface.network), eth_dst=iface.mac)
     for net in view.local_networks().values():
         yield flow(tables.L2, 50, (ToGroup(net.vni),), metadata=net.vni, eth_dst=MULTICAST_BIT)
+
+
+def l2_port_flows(iface, ofport: int, vni: int):
+    yield flow(tables.L2, 100, (Output(ofport),), metadata=vni, eth_dst=iface.mac)
 
 
 def host_port_flows(view: DatapathView):

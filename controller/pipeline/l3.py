@@ -12,7 +12,6 @@ of the network.  On a physical network an address the topology does not
 know goes to the controller (metered), which resolves it by ARP from the
 router interface and installs an idle-expiring flow of its own.
 """
-import ipaddress
 
 from controller import routing
 from controller.pipeline import tables

@@ -31,31 +31,31 @@ def dhcp_meter_id(ofport: int) -> int:
 
 def port_security_flows(view: DatapathView):
     yield flow(tables.PORT_SECURITY, 0)
-    for name, ofport in sorted(view.local.items()):
-        iface = view.interface(name)
-        if iface.mode != VIF:
-            continue
-        yield from _dhcp_flows(view, iface, ofport)
+
+
+def port_security_port_flows(iface, ofport: int, has_dhcp: bool):
+    if iface.mode == VIF:
+        yield from _dhcp_flows(iface, ofport, has_dhcp)
         yield from _address_flows(iface, ofport)
 
 
 def port_security_meters(view: DatapathView):
     for name, ofport in sorted(view.local.items()):
         iface = view.interface(name)
-        if iface.mode == VIF and _has_dhcp(view, iface.network):
+        if iface.mode == VIF and has_dhcp(view, iface.network):
             yield Meter(dhcp_meter_id(ofport), DHCP_RATE_PPS, DHCP_BURST)
 
 
-def _has_dhcp(view, network) -> bool:
+def has_dhcp(view, network) -> bool:
     return any(DHCP in i.services for i in view.simulated_in(network))
 
 
-def _dhcp_flows(view, iface, ofport):
+def _dhcp_flows(iface, ofport, dhcp_here: bool):
     t, p = tables.PORT_SECURITY, ofport
     yield flow(t, 110, in_port=p, eth_type=ETH_IP, ip_proto=UDP, udp_src=DHCP_SERVER_PORT)
     request = dict(in_port=p, eth_type=ETH_IP, ip_proto=UDP,
                    udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
-    if _has_dhcp(view, iface.network):
+    if dhcp_here:
         yield flow(t, 120, (Output(OFPP_CONTROLLER),), meter=dhcp_meter_id(p), **request)
     else:
         yield flow(t, 120, goto=NEXT, **request)

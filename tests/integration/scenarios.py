@@ -1,7 +1,7 @@
 """Topologies + lab hosts built together, so port names and MACs agree."""
 import yaml
 
-from tests.netlab import wait_for
+from tests.netlab import free_tcp_port, wait_for
 
 
 class Scenario:
@@ -18,6 +18,21 @@ class Scenario:
     def write(self, name='topology.yml'):
         self.path = self.lab.write(name, yaml.safe_dump(self.doc, sort_keys=False))
         return self.path
+
+    def start(self, hosts=(), gateways=None):
+        """Write the file, make every datapath's bridge and the named hosts
+        (with default routes from `gateways`), start the controller, wait
+        for the bridges to connect.  Returns the controller."""
+        port = free_tcp_port()
+        self.write()
+        for dp_name in self.doc['datapaths']:
+            self.make_bridge(dp_name, port)
+        for name in hosts:
+            self.make_host(name, gateway=(gateways or {}).get(name))
+        ctl = self.lab.controller(self.path, port=port)
+        for bridge in self.bridges.values():
+            bridge.wait_connected()
+        return ctl
 
     def make_bridge(self, dp_name, controller_port):
         dpid = self.doc['datapaths'][dp_name]['dpid']

@@ -1,19 +1,12 @@
 """Core: virtual networks on real OVS, isolated even with overlapping addresses."""
-import time
 
 from tests.integration.scenarios import overlapping_networks, wait_reachable
-from tests.netlab import free_tcp_port, iperf3_tcp
+from tests.netlab import iperf3_tcp
 
 
 def start(lab, scenario, hosts=('vm1', 'vm2', 'vm3', 'vm4')):
-    port = free_tcp_port()
-    scenario.write()
-    br = scenario.make_bridge('br0', port)
-    for name in hosts:
-        scenario.make_host(name)
-    ctl = lab.controller(scenario.path, port=port)
-    br.wait_connected()
-    return br, ctl
+    ctl = scenario.start(hosts)
+    return scenario.bridges['br0'], ctl
 
 
 def test_hosts_of_the_same_network_reach_each_other_and_overlapping_networks_stay_apart(lab):

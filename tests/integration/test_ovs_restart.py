@@ -6,7 +6,7 @@ they affect every bridge on it: run them where nothing else uses OVS (CI).
 import subprocess
 
 from tests.integration.scenarios import overlapping_networks, wait_reachable
-from tests.netlab import free_tcp_port, wait_for
+from tests.netlab import wait_for
 
 OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl'
 OVS_SAVE = '/usr/share/openvswitch/scripts/ovs-save'
@@ -19,14 +19,9 @@ def restart_vswitchd():
 
 def start(lab):
     s = overlapping_networks(lab)
-    port = free_tcp_port()
-    s.write()
-    br = s.make_bridge('br0', port)
-    vm1, _ = s.make_host('vm1'), s.make_host('vm2')
-    ctl = lab.controller(s.path, port=port)
-    br.wait_connected()
-    wait_reachable(vm1, '172.16.1.2')
-    return s, br, ctl
+    ctl = s.start(['vm1', 'vm2'])
+    wait_reachable(s.hosts['vm1'], '172.16.1.2')
+    return s, s.bridges['br0'], ctl
 
 
 def connections(ctl):

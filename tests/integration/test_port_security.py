@@ -1,16 +1,11 @@
 """Services in the datapath: ping to simulated interfaces, source checks on vifs."""
 from tests.integration.scenarios import gateway, overlapping_networks, wait_reachable
-from tests.netlab import free_tcp_port
+
 
 
 def start(lab, scenario, hosts=('vm1', 'vm2')):
-    port = free_tcp_port()
-    scenario.write()
-    br = scenario.make_bridge('br0', port)
-    for name in hosts:
-        scenario.make_host(name)
-    ctl = lab.controller(scenario.path, port=port)
-    br.wait_connected()
+    ctl = scenario.start(hosts)
+    br = scenario.bridges['br0']
     wait_reachable(scenario.hosts[hosts[0]], scenario.doc['interfaces'][hosts[1]]['ipv4'])
     return br, ctl
 

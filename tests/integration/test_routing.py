@@ -2,7 +2,7 @@
 import re
 
 from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
-from tests.netlab import free_tcp_port, iperf3_tcp
+from tests.netlab import iperf3_tcp
 
 
 def seed003(lab):
@@ -46,14 +46,8 @@ def seed000(lab):
 
 
 def start(lab, s, gateways):
-    port = free_tcp_port()
-    s.write()
-    br = s.make_bridge('br0', port)
-    for name, gw in gateways.items():
-        s.make_host(name, gateway=gw)
-    ctl = lab.controller(s.path, port=port)
-    br.wait_connected()
-    return br, ctl
+    ctl = s.start(list(gateways), gateways)
+    return s.bridges['br0'], ctl
 
 
 def test_hosts_on_linked_networks_reach_each_other_one_hop_away(lab):

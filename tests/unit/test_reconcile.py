@@ -99,3 +99,17 @@ def test_groups_of_networks_that_left_the_switch_are_deleted_after_their_flows()
     converge(installed, compile_datapath(overlapping(), 'br0', ALL_PORTS))
     plan = plan_changes(compile_datapath(overlapping(), 'br0', {'p-vm1': 1}), installed)
     assert plan.group_deletes == [103]
+
+
+def test_a_compile_reusing_remembered_port_flows_equals_a_compile_from_scratch():
+    import dataclasses
+    from controller import pipeline
+    before, ports = scaled(50)
+    compile_datapath(before, 'br0', ports)                  # warms the per-port memo
+    ifaces = dict(before.interfaces)
+    ifaces['v7'] = dataclasses.replace(ifaces['v7'], mac='52:54:aa:aa:aa:07')
+    del ifaces['v9']
+    after = type(before)(before.source, before.datapaths, before.networks, ifaces)
+    warm = compile_datapath(after, 'br0', ports)
+    pipeline._PORT_FLOWS.clear()
+    assert compile_datapath(after, 'br0', ports) == warm
