@@ -17,6 +17,9 @@ from controller.validate_values import Invalid, Parser, check_name, describe
 from controller.yamlsource import YamlList, YamlMap, join_path
 
 
+_ABSENT = object()
+
+
 class Report:
     """Collects every problem of one file."""
 
@@ -69,21 +72,23 @@ class Entry:
     # -- reading keys --
 
     def required(self, key: str, parse: Parser):
-        if key not in self.data:
+        raw = self.data.get(key, _ABSENT)
+        if raw is None:
+            self.problem(key, f'is empty; expected {parse.expected}')
+            return None
+        if raw is _ABSENT:
             if self.is_mapping:     # a non-mapping was reported once already
                 self.report.add(self.path_of(key), self.line, f'missing; expected {parse.expected}')
             return None
-        if self.data[key] is None:
-            self.problem(key, f'is empty; expected {parse.expected}')
-            return None
-        return self._parse(key, parse)
+        return self._parse(key, parse, raw)
 
     def optional(self, key: str, parse: Parser, default=None):
         """An optional key; null counts as absent, so `tunnel_ip:` alone is fine."""
-        if self.data.get(key) is None:
+        raw = self.data.get(key)
+        if raw is None:
             self.values[key] = default
             return default
-        return self._parse(key, parse)
+        return self._parse(key, parse, raw)
 
     def forbid(self, key: str, reason: str) -> None:
         if self.present(key):
@@ -146,19 +151,24 @@ class Entry:
             self.problem(key, f'expected a mapping of names to {what}; found {describe(raw)}')
             return {}
         result: Dict[str, Entry] = {}
+        section = self.path_of(key)
+        report = self.report
+        # The line of each name: where it is, else where the section is.
+        key_lines = raw.key_lines if isinstance(raw, YamlMap) else {}
+        fallback = raw.line if isinstance(raw, YamlMap) else self.line_of(key)
         for name, body in raw.items():
-            line = raw.key_line(name) if isinstance(raw, YamlMap) else self.line_of(key)
+            line = key_lines.get(name, fallback)
             try:
                 check_name(name)
             except Invalid as exc:
-                self.report.add(join_path(self.path_of(key), name), line, str(exc))
+                report.add(join_path(section, name), line, str(exc))
                 continue
-            result[name] = Entry(self.report, join_path(self.path_of(key), name), line, body, allowed)
+            result[name] = Entry(report, join_path(section, name), line, body, allowed)
         return result
 
-    def _parse(self, key: str, parse: Parser):
+    def _parse(self, key: str, parse: Parser, raw):
         try:
-            value = parse(self.data[key])
+            value = parse(raw)
         except Invalid as exc:
             self.problem(key, str(exc))
             return None

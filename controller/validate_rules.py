@@ -26,6 +26,18 @@ ROUTE_LINK_KEYS = ('routes', 'mac')
 ROUTE_KEYS = ('interface', 'ipv4', 'gateway')
 DEFAULT_LEASE_TIME = 86400
 
+# The parsers, made once (not once per entry: a topology has thousands).
+NETWORK_PREFIX = prefix(NETWORK_MAX_PREFIXLEN)
+NETWORK_MODE = choice(VIRTUAL, PHYSICAL)
+VNI = integer(1, VNI_MAX, 'a VXLAN network identifier')
+LEASE_TIME = integer(LEASE_MIN, LEASE_MAX, 'a number of seconds')
+NETWORK_NAME = reference('network')
+DATAPATH_NAME = reference('datapath')
+INTERFACE_NAME = reference('interface')
+INTERFACE_MODE = choice(VIF, SIMULATED, HOST)
+SERVICE = choice(DHCP, ROUTER)
+ROUTE_PREFIX = prefix()
+
 
 @dataclass
 class Sections:
@@ -77,32 +89,32 @@ def read_datapath(e: Entry) -> None:
 
 
 def read_network(e: Entry) -> None:
-    e.required('ipv4', prefix(NETWORK_MAX_PREFIXLEN))
-    e.optional('mode', choice(VIRTUAL, PHYSICAL), VIRTUAL)
-    e.optional('vni', integer(1, VNI_MAX, 'a VXLAN network identifier'))
+    e.required('ipv4', NETWORK_PREFIX)
+    e.optional('mode', NETWORK_MODE, VIRTUAL)
+    e.optional('vni', VNI)
     e.optional_list('dns_servers', parse_ipv4_address)
     e.optional('domain_name', parse_domain_name)
-    e.optional('lease_time', integer(LEASE_MIN, LEASE_MAX, 'a number of seconds'), DEFAULT_LEASE_TIME)
+    e.optional('lease_time', LEASE_TIME, DEFAULT_LEASE_TIME)
 
 
 def read_interface(e: Entry) -> None:
-    e.required('network', reference('network'))
+    e.required('network', NETWORK_NAME)
     e.required('mac', parse_mac)
-    mode = e.optional('mode', choice(VIF, SIMULATED, HOST), VIF)
+    mode = e.optional('mode', INTERFACE_MODE, VIF)
     if mode == SIMULATED:
         e.required('ipv4', parse_ipv4_address)
         why = 'a simulated interface has no {}: the controller answers for it'
         e.forbid('datapath', why.format('datapath'))
         e.forbid('port', why.format('port'))
-        e.optional_list('services', choice(DHCP, ROUTER), distinct=True)
+        e.optional_list('services', SERVICE, distinct=True)
         return
     e.optional('ipv4', parse_ipv4_address)
     if mode is None:        # unreadable mode: check what does not depend on it
-        e.optional('datapath', reference('datapath'))
+        e.optional('datapath', DATAPATH_NAME)
         e.optional('port', parse_port)
-        e.optional_list('services', choice(DHCP, ROUTER), distinct=True)
+        e.optional_list('services', SERVICE, distinct=True)
         return
-    e.required('datapath', reference('datapath'))
+    e.required('datapath', DATAPATH_NAME)
     e.required('port', parse_port)
     e.forbid('services', f'services are for simulated interfaces only, and this one is {mode}')
 
@@ -116,8 +128,8 @@ def read_route_link(e: Entry) -> Optional[List[Entry]]:
         e.problem('routes', f'a route link joins networks, so it needs at least two routes; '
                             f'found {len(routes)}')
     for route in routes:
-        route.required('interface', reference('interface'))
-        route.optional('ipv4', prefix())
+        route.required('interface', INTERFACE_NAME)
+        route.optional('ipv4', ROUTE_PREFIX)
         route.optional('gateway', parse_ipv4_address)
     return routes
 

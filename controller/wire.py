@@ -16,12 +16,20 @@ Match fields go in os-ken's order: standard OXM fields by field number,
 then the Nicira ones (reg0, nw_ttl) -- after, not before, the fields they
 depend on, as `openflow.match_of` does, because OVS checks prerequisites
 in wire order.
+
+What os-ken sends, reproduced here: a (value, mask) match is sent as
+(value & mask, mask) and always in the masked form, even for an all-ones
+mask; "10.0.0.0/24" text is a masked match too; output actions carry
+max_len 0xffff; flow adds have out_port/out_group 0, deletes ANY; a
+set-field is padded to 16 bytes (8 + a value of at most 8); NXAST_REG_MOVE
+is exactly 24 bytes (no padding) with ofs 0; a bundle add without
+properties has no padding after its inner message.
 """
 from __future__ import annotations
 
 import socket
 import struct
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
 
@@ -155,7 +163,7 @@ SUPPORTED_FIELDS = frozenset(_FIELD_TABLE)
 
 
 class _Field:
-    __slots__ = ('name', 'rank', 'header', 'header_w', 'size', 'kind')
+    __slots__ = ('name', 'rank', 'header', 'header_w', 'size', 'kind', 'encode', 'set_field')
 
     def __init__(self, name, oxm_class, number, size, kind):
         oxm_type = (oxm_class << 7) | number
@@ -166,6 +174,34 @@ class _Field:
         self.header_w = struct.pack('!I', (oxm_type << 9) | 0x100 | (2 * size))
         self.size = size
         self.kind = kind
+        self.encode = _fast_encoder(self.header, size, kind)
+        # set_field: action header, the TLV, padding to 8 bytes
+        n = 4 + 4 + size
+        pad = _PAD[n & 7]
+        self.set_field = (struct.pack('!HH', OFPAT_SET_FIELD, n + len(pad)), pad)
+
+
+def _fast_encoder(header: bytes, size: int, kind: str):
+    """header + value for the common spelling of a value (an int; 'aa:bb:..';
+    a dotted quad).  Anything else raises, and the caller falls back to the
+    slow, validating path (_oxm / _set_field)."""
+    if kind is _INT:
+        def encode(value):
+            return header + value.to_bytes(size, 'big')
+    elif kind is _MAC:
+        fromhex = bytes.fromhex
+
+        def encode(value):
+            b = fromhex(value.replace(':', ''))
+            if len(b) != 6:
+                raise ValueError(value)
+            return header + b
+    else:
+        inet_pton, af_inet = socket.inet_pton, socket.AF_INET
+
+        def encode(value):
+            return header + inet_pton(af_inet, value)
+    return encode
 
 
 _FIELDS: Dict[str, _Field] = {name: _Field(name, *spec) for name, spec in _FIELD_TABLE.items()}
@@ -189,8 +225,6 @@ def _mac(value) -> bytes:
             return b
     elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 48:
         return value.to_bytes(6, 'big')
-    elif isinstance(value, (bytes, bytearray)) and len(value) == 6:
-        return bytes(value)
     raise WireError(f'not a MAC address: {value!r}')
 
 
@@ -218,7 +252,7 @@ def _ipv4(value):
 def _int(value, size: int, name: str) -> bytes:
     try:
         return value.to_bytes(size, 'big')
-    except (AttributeError, OverflowError):
+    except (AttributeError, OverflowError, TypeError):
         raise WireError(f'{name}: {value!r} is not an unsigned {size * 8}-bit integer') from None
 
 
@@ -235,8 +269,8 @@ def _and(value: bytes, mask: bytes) -> bytes:
     return bytes(v & m for v, m in zip(value, mask))
 
 
-def _oxm(name: str, value) -> Tuple[int, bytes]:
-    """(rank, TLV) of one match entry; a tuple value is (value, mask)."""
+def _oxm(name: str, value) -> bytes:
+    """One match entry's TLV, the slow way; a tuple value is (value, mask)."""
     fld = _field(name)
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -244,98 +278,87 @@ def _oxm(name: str, value) -> Tuple[int, bytes]:
         v, m = _value(fld, value[0]), _value(fld, value[1])
         if isinstance(v, tuple) or isinstance(m, tuple):
             raise WireError(f'{name}: CIDR text inside a (value, mask) pair: {value!r}')
-        # os-ken stores the value ANDed with the mask
-        return fld.rank, fld.header_w + _and(v, m) + m
+        # os-ken's OFPMatch stores the value ANDed with the mask
+        return fld.header_w + _and(v, m) + m
     v = _value(fld, value)
-    if isinstance(v, tuple):                    # "10.0.0.0/24"
+    if isinstance(v, tuple):                    # "10.0.0.0/24", as os-ken reads it
         v, m = v
-        return fld.rank, fld.header_w + _and(v, m) + m
-    return fld.rank, fld.header + v
+        return fld.header_w + _and(v, m) + m
+    return fld.header + v
 
 
-_CACHE_LIMIT = 1 << 16
-_oxm_cache: Dict[tuple, Tuple[int, bytes]] = {}
-_actions_cache: Dict[tuple, bytes] = {}
-
-
-def _oxm_cached(name, value):
-    key = (name, value)
-    try:
-        return _oxm_cache[key]
-    except KeyError:
-        pass
-    except TypeError:                           # unhashable (a list mask)
-        return _oxm(name, value)
-    entry = _oxm(name, value)
-    if len(_oxm_cache) >= _CACHE_LIMIT:
-        _oxm_cache.clear()
-    _oxm_cache[key] = entry
-    return entry
+_FIELDS_get = _FIELDS.get
 
 
 def match_bytes(match) -> bytes:
-    """ofp_match (OXM), padded to 8 bytes."""
-    if len(match) == 1:
-        (name, value), = match
-        entries = (_oxm_cached(name, value),)
-    else:
-        entries = sorted(_oxm_cached(name, value) for name, value in dict(match).items())
+    """ofp_match (OXM) in os-ken's field order, padded to 8 bytes."""
+    entries = []
+    for name, value in (dict(match).items() if len(match) > 1 else match):   # last one wins
+        fld = _FIELDS_get(name)
+        try:
+            tlv = fld.encode(value)
+        except Exception:
+            tlv = _oxm(name, value)         # a mask, another spelling, or a clear WireError
+        entries.append((fld.rank, tlv))
+    entries.sort()
     body = b''.join([tlv for _, tlv in entries])
     length = 4 + len(body)
     return _MATCH_HDR.pack(1, length) + body + _PAD[length & 7]
 
 
 # -- actions -------------------------------------------------------------------
-def _set_field(name: str, value) -> bytes:
+def _set_field_slow(name: str, value) -> bytes:
     fld = _field(name)
     if isinstance(value, (tuple, list)):
         raise WireError(f'set_field {name}: no mask allowed, got {value!r}')
     v = _value(fld, value)
     if isinstance(v, tuple):
         raise WireError(f'set_field {name}: no mask allowed, got {value!r}')
-    tlv = fld.header + v
-    n = 4 + len(tlv)
-    pad = _PAD[n & 7]
-    return struct.pack('!HH', OFPAT_SET_FIELD, n + len(pad)) + tlv + pad
+    head, pad = fld.set_field
+    return head + fld.header + v + pad
 
 
-def _action(a) -> bytes:
-    cls = type(a)
-    if cls is Output:
-        return _ACTION_OUTPUT.pack(OFPAT_OUTPUT, 16, a.port, OFPCML_NO_BUFFER)
-    if cls is SetField:
-        return _set_field(a.field, a.value)
-    if cls is Move:
-        src, dst = _field(a.src), _field(a.dst)
-        return (_ACTION_REG_MOVE.pack(OFPAT_EXPERIMENTER, 24, NX_EXPERIMENTER_ID, NXAST_REG_MOVE,
-                                      a.n_bits, 0, 0) + src.header + dst.header)
-    if cls is ToGroup:
-        return _ACTION_GROUP.pack(OFPAT_GROUP, 8, a.group_id)
-    if cls is DecTtl:
-        return _DEC_NW_TTL
+def _set_field(a) -> bytes:
+    fld = _FIELDS_get(a.field)
+    try:
+        head, pad = fld.set_field
+        return head + fld.encode(a.value) + pad
+    except Exception:
+        return _set_field_slow(a.field, a.value)
+
+
+def _output(a) -> bytes:
+    return _ACTION_OUTPUT.pack(OFPAT_OUTPUT, 16, a.port, OFPCML_NO_BUFFER)
+
+
+def _move(a) -> bytes:
+    return (_ACTION_REG_MOVE.pack(OFPAT_EXPERIMENTER, 24, NX_EXPERIMENTER_ID, NXAST_REG_MOVE,
+                                  a.n_bits, 0, 0) + _field(a.src).header + _field(a.dst).header)
+
+
+def _group(a) -> bytes:
+    return _ACTION_GROUP.pack(OFPAT_GROUP, 8, a.group_id)
+
+
+def _dec_ttl(a) -> bytes:
+    return _DEC_NW_TTL
+
+
+_ACTION_ENCODERS = {Output: _output, SetField: _set_field, Move: _move, ToGroup: _group,
+                    DecTtl: _dec_ttl}
+_ACTION_ENCODERS_get = _ACTION_ENCODERS.get
+
+
+def _unsupported(a):
     raise WireError(f'unsupported action {a!r}')
 
 
-def _actions(actions) -> bytes:
+def actions_bytes(actions) -> bytes:
+    """A list of actions, each a multiple of 8 bytes long."""
     try:
-        return b''.join([_action(a) for a in actions])
+        return b''.join([_ACTION_ENCODERS_get(type(a), _unsupported)(a) for a in actions])
     except struct.error as e:
         raise WireError(f'{actions!r}: {e}') from None
-
-
-def actions_bytes(actions) -> bytes:
-    """A list of actions (memoized: the same few tuples recur in many flows)."""
-    try:
-        return _actions_cache[actions]
-    except KeyError:
-        pass
-    except TypeError:
-        return _actions(actions)
-    data = _actions(actions)
-    if len(_actions_cache) >= _CACHE_LIMIT:
-        _actions_cache.clear()
-    _actions_cache[actions] = data
-    return data
 
 
 def _instructions(f: Flow) -> bytes:
@@ -388,7 +411,7 @@ def group_mod(g: Group, command: int, xid: int = 0) -> bytes:
     """An ALL group (openflow.group_mod); command OFPGC_ADD or OFPGC_MODIFY."""
     buckets = []
     for b in g.buckets:
-        acts = actions_bytes(tuple(b))
+        acts = actions_bytes(b)
         buckets.append(_BUCKET.pack(16 + len(acts), 0, OFPP_ANY, OFPG_ANY))
         buckets.append(acts)
     tail = b''.join(buckets)

@@ -53,10 +53,14 @@ from controller.errors import Problem
 class YamlMap(dict):
     """A mapping read from YAML, plus where its keys and values are (1-based lines)."""
 
+    __slots__ = ('line', 'key_lines', 'value_lines', 'notes')
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.line: Optional[int] = None             # where the mapping starts
         self.key_lines: Dict[Any, int] = {}
+        # Only values that do not start on their key's line (value_line falls
+        # back to the key's line): most scalars need no entry of their own.
         self.value_lines: Dict[Any, int] = {}
         # (key, line, message) for keys that could not be kept: duplicates and
         # unhashable keys.  Turned into Problems (with their path) by load_yaml.
@@ -71,6 +75,8 @@ class YamlMap(dict):
 
 class YamlList(list):
     """A sequence read from YAML, plus the line of each item."""
+
+    __slots__ = ('line', 'lines')
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -159,7 +165,8 @@ class Loader(yaml.SafeLoader):
             return
         result[key] = value
         result.key_lines[key] = key_line
-        result.value_lines[key] = value_line
+        if value_line != key_line:
+            result.value_lines[key] = value_line
 
     def construct_seq(self, node) -> YamlList:
         if not isinstance(node, SequenceNode):
@@ -245,27 +252,21 @@ _PLAIN_RESOLVERS = {
     first: tuple((regexp.match, _CONVERSIONS[tag])
                  for tag, regexp in resolvers + Loader.yaml_implicit_resolvers.get(None, []))
     for first, resolvers in Loader.yaml_implicit_resolvers.items() if first is not None}
-assert not Loader.yaml_implicit_resolvers.get(None), 'wildcard resolvers: extend _plain_scalar'
-
-
-def _plain_scalar(text: str):
-    """An untagged plain scalar as Loader resolves and constructs it."""
-    resolvers = _PLAIN_RESOLVERS.get(text[:1])
-    if resolvers is not None:
-        for match, convert in resolvers:
-            if match(text):
-                return convert(text)
-    return text
+assert not Loader.yaml_implicit_resolvers.get(None), 'wildcard resolvers: extend _fast_load'
 
 
 def _fast_load(text: str):
-    """The YamlMap of `text` read with libyaml's parser, or _SLOW.
+    """(data, noted) for `text` read with libyaml's parser, or _SLOW.
 
-    Builds exactly what Loader builds (same values, lines and notes) for the
-    subset it accepts; returns _SLOW for anything outside it, and errors (of
-    libyaml, or anything else) propagate for the caller to hand the text to the
-    pure loader.  Returns (data, noted): noted is whether any mapping got a note.
+    Builds exactly what Loader builds (same values, lines and notes; noted says
+    whether any mapping got a note) for the subset it accepts, and returns
+    _SLOW for anything outside it.  Errors (libyaml's, or any other) propagate:
+    the caller then hands the text to the pure loader.
     """
+    if '\t' in text:
+        return _SLOW        # libyaml accepts tabs where PyYAML refuses them ("a:\tb")
+    if not text.endswith('\n'):
+        return _SLOW        # libyaml puts the end of such a text (and "a:" there) a line lower
     parser = _CParser(text)
     try:
         get_event = parser.get_event
@@ -274,56 +275,71 @@ def _fast_load(text: str):
         event = get_event()
         if type(event) is not DocumentStartEvent or event.version or event.tags:
             return _SLOW
-        root = get_event()
-        if type(root) is not MappingStartEvent or root.anchor is not None \
-                or root.tag is not None or not root.implicit:
+        event = get_event()
+        if type(event) is not MappingStartEvent or event.anchor is not None \
+                or event.tag is not None or not event.implicit:
             return _SLOW
         data = YamlMap()
-        data.line = root.start_mark.line + 1
+        data.line = event.start_mark.line + 1
         noted = False
-        # One frame per open collection: [container, line of its pending key or
-        # None when a key is expected next (mappings), the pending key].
-        frames = [[data, None, None]]
-        frame = frames[0]
         add = Loader._add
+        resolvers_of = _PLAIN_RESOLVERS.get
+        # The innermost open collection, and for a mapping its pending key and
+        # the key's line (None: a key comes next); the outer ones on the stack.
+        container, is_map, key, key_line = data, True, None, None
+        stack: list = []
         while True:
             event = get_event()
             kind = type(event)
             if kind is ScalarEvent:
                 if event.anchor is not None or event.tag is not None:
                     return _SLOW
-                text_value = event.value
-                value = _plain_scalar(text_value) if event.implicit[0] else text_value
+                value = event.value
+                if event.implicit[0]:           # plain: resolve as Loader does
+                    if '?' in value:
+                        return _SLOW    # libyaml allows "[a?b]", PyYAML ends the scalar at "?"
+                    resolvers = resolvers_of(value[:1])
+                    if resolvers is not None:
+                        for match, convert in resolvers:
+                            if match(value):
+                                value = convert(value)
+                                break
                 line = event.start_mark.line + 1
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                value = frames.pop()[0]
-                if value.notes if kind is MappingEndEvent else False:
-                    noted = True
-                if not frames:
-                    break
-                frame = frames[-1]
-                line = value.line
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or not event.implicit \
-                        or len(frames) >= _FAST_MAX_DEPTH:
+                        or len(stack) >= _FAST_MAX_DEPTH:
                     return _SLOW
-                container = YamlMap() if kind is MappingStartEvent else YamlList()
+                stack.append((container, is_map, key, key_line))
+                is_map = kind is MappingStartEvent
+                container = YamlMap() if is_map else YamlList()
                 container.line = event.start_mark.line + 1
-                frame = [container, None, None]
-                frames.append(frame)
+                key_line = None
                 continue
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                if is_map and container.notes:
+                    noted = True
+                if not stack:
+                    break
+                value = container
+                line = value.line
+                container, is_map, key, key_line = stack.pop()
             else:                   # an alias, or anything unexpected
                 return _SLOW
-            # `value` (at `line`) is complete: it belongs to the innermost frame.
-            container = frame[0]
-            if type(container) is YamlList:
+            # `value`, starting at `line`, is complete: it belongs to `container`.
+            if not is_map:
                 container.append(value)
                 container.lines.append(line)
-            elif frame[1] is None:
-                frame[1], frame[2] = line, value
+            elif key_line is None:
+                key, key_line = value, line
             else:
-                add(container, frame[2], value, frame[1], line)
-                frame[1] = frame[2] = None
+                if type(key) is str and key not in container:      # Loader._add, inlined
+                    container[key] = value
+                    container.key_lines[key] = key_line
+                    if line != key_line:
+                        container.value_lines[key] = line
+                else:
+                    add(container, key, value, key_line, line)
+                key_line = None
         if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
             return _SLOW
         return data, noted
