@@ -152,7 +152,7 @@ class SwitchSession:
         before += [wire.meter_mod(m, wire.OFPMC_MODIFY) for m in plan.meter_mods]
         bundled = [wire.group_mod(g, wire.OFPGC_ADD) for g in plan.group_adds]
         bundled += [wire.group_mod(g, wire.OFPGC_MODIFY) for g in plan.group_mods]
-        bundled += [self._encoded_add(f) for f in plan.flow_adds]
+        bundled += [self._encoded_add(c, f) for c, f in plan.adds_with_cookies()]
         bundled += [wire.flow_delete(c, key) for c, key in plan.flow_deletes]
         bundled += [wire.group_delete(gid) for gid in plan.group_deletes]
         after = [wire.meter_delete(mid) for mid in plan.meter_deletes]
@@ -170,8 +170,7 @@ class SwitchSession:
         self.dp.send(bytes(buf))
         return check
 
-    def _encoded_add(self, f) -> bytes:
-        cookie = f.cookie
+    def _encoded_add(self, cookie: int, f) -> bytes:
         msg = self._encoded.get(cookie)
         if msg is None:
             msg = self._encoded[cookie] = wire.flow_add(f, cookie=cookie)

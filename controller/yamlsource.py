@@ -263,10 +263,13 @@ def _fast_load(text: str):
     _SLOW for anything outside it.  Errors (libyaml's, or any other) propagate:
     the caller then hands the text to the pure loader.
     """
-    if '\t' in text:
-        return _SLOW        # libyaml accepts tabs where PyYAML refuses them ("a:\tb")
-    if not text.endswith('\n'):
-        return _SLOW        # libyaml puts the end of such a text (and "a:" there) a line lower
+    # Where libyaml and PyYAML read the same text differently, PyYAML decides:
+    # tabs ("a:<tab>b" is fine for libyaml only), backslashes (libyaml knows the
+    # escape "\\'"), byte-order marks (libyaml skips them at every line start)
+    # and a missing final line break (libyaml then puts the end, and so an
+    # empty value there, a line lower).
+    if '\t' in text or '\\' in text or '\ufeff' in text or not text.endswith('\n'):
+        return _SLOW
     parser = _CParser(text)
     try:
         get_event = parser.get_event
@@ -284,9 +287,10 @@ def _fast_load(text: str):
         noted = False
         add = Loader._add
         resolvers_of = _PLAIN_RESOLVERS.get
-        # The innermost open collection, and for a mapping its pending key and
-        # the key's line (None: a key comes next); the outer ones on the stack.
-        container, is_map, key, key_line = data, True, None, None
+        # The innermost open collection: is it a mapping, is it in flow style
+        # ([...], {...}), and for a mapping its pending key and the key's line
+        # (None: a key comes next).  The outer ones wait on the stack.
+        container, is_map, flow, key, key_line = data, True, event.flow_style, None, None
         stack: list = []
         while True:
             event = get_event()
@@ -296,7 +300,12 @@ def _fast_load(text: str):
                     return _SLOW
                 value = event.value
                 if event.implicit[0]:           # plain: resolve as Loader does
-                    if '?' in value:
+                    if not value:
+                        # An empty value ("a:").  In flow style PyYAML puts it
+                        # at the end of the ":" before it, libyaml at the next token.
+                        if flow:
+                            return _SLOW
+                    elif '?' in value:
                         return _SLOW    # libyaml allows "[a?b]", PyYAML ends the scalar at "?"
                     resolvers = resolvers_of(value[:1])
                     if resolvers is not None:
@@ -304,13 +313,15 @@ def _fast_load(text: str):
                             if match(value):
                                 value = convert(value)
                                 break
+                elif event.style != '"' and event.style != "'":
+                    return _SLOW        # block scalars (| and >): headers are read differently
                 line = event.start_mark.line + 1
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or not event.implicit \
                         or len(stack) >= _FAST_MAX_DEPTH:
                     return _SLOW
-                stack.append((container, is_map, key, key_line))
-                is_map = kind is MappingStartEvent
+                stack.append((container, is_map, flow, key, key_line))
+                is_map, flow = kind is MappingStartEvent, event.flow_style
                 container = YamlMap() if is_map else YamlList()
                 container.line = event.start_mark.line + 1
                 key_line = None
@@ -322,7 +333,7 @@ def _fast_load(text: str):
                     break
                 value = container
                 line = value.line
-                container, is_map, key, key_line = stack.pop()
+                container, is_map, flow, key, key_line = stack.pop()
             else:                   # an alias, or anything unexpected
                 return _SLOW
             # `value`, starting at `line`, is complete: it belongs to `container`.
