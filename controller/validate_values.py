@@ -23,6 +23,7 @@ _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
 _MAC = re.compile(r'[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}\Z')
 _HEX = re.compile(r'0[xX][0-9A-Fa-f]+\Z')
 _LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z')
+_BARE_HEX = re.compile(r'[0-9A-Fa-f]{1,16}')
 
 Parser = Callable[[Any], Any]
 
@@ -130,7 +131,7 @@ def parse_dpid(value) -> int:
 
 def _dpid_hint(text: str) -> str:
     # ovs-ofctl shows "dpid:0000000000000001": hex without the 0x.
-    if re.fullmatch(r'[0-9A-Fa-f]{1,16}', text):
+    if _BARE_HEX.fullmatch(text):
         return f'; did you mean "0x{text}"?'
     return ''
 

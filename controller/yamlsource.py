@@ -264,11 +264,11 @@ def _fast_load(text: str):
     the caller then hands the text to the pure loader.
     """
     # Where libyaml and PyYAML read the same text differently, PyYAML decides:
-    # tabs ("a:<tab>b" is fine for libyaml only), backslashes (libyaml knows the
-    # escape "\\'"), byte-order marks (libyaml skips them at every line start)
-    # and a missing final line break (libyaml then puts the end, and so an
-    # empty value there, a line lower).
-    if '\t' in text or '\\' in text or '\ufeff' in text or not text.endswith('\n'):
+    # tabs ("a:<tab>b" is fine for libyaml only), byte-order marks (libyaml
+    # skips them at the start of every line, PyYAML of the text only) and a
+    # missing final line break (libyaml then puts the end, and so an empty
+    # value there, a line lower).
+    if '\t' in text or '\ufeff' in text or not text.endswith('\n'):
         return _SLOW
     parser = _CParser(text)
     try:

@@ -14,7 +14,7 @@ from controller.errors import Problem, TopologyError
 from controller.topology import (Datapath, Interface, Network, Route, RouteLink, Topology,
                                  load_topology)
 from controller.validate import assign_vnis, default_vni, validate_file, validate_text
-from controller import vnetctl
+from controller import vnetctl, yamlsource
 
 HERE = '# <-'
 
@@ -814,3 +814,77 @@ def test_random_text_gives_a_topology_or_a_topology_error(text):
 
 def test_the_fuzzing_starts_from_a_valid_example():
     assert isinstance(_outcome(EXAMPLE), Topology)
+
+
+# -- a generated topology at scale ------------------------------------------------------
+
+def scale_topology(vifs, per_network=100):
+    """The topology bench/scale generates: networks of `per_network` vifs on br0, each
+    network with a simulated gateway (router) and a simulated DHCP interface."""
+    networks = -(-vifs // per_network)
+    lines = ['datapaths:', '  br0:', '    dpid: 0x5ca1e0000000', '', 'networks:']
+    for i in range(networks):
+        lines += [f'  n{i}:', f'    ipv4: 10.{i >> 8}.{i & 255}.0/24']
+    lines += ['', 'interfaces:']
+    for k in range(vifs):
+        net, host = divmod(k, per_network)
+        lines += [f'  vm{k}:', f'    network: n{net}',
+                  f'    mac: 52:54:00:{(k >> 16) & 255:02x}:{(k >> 8) & 255:02x}:{k & 255:02x}',
+                  f'    ipv4: 10.{net >> 8}.{net & 255}.{host + 1}', '    datapath: br0', f'    port: p{k}']
+    for i in range(networks):
+        for tag, service, host in (('gw', 'router', 254), ('dhcp', 'dhcp', 253)):
+            lines += [f'  n{i}-{tag}:', f'    network: n{i}', '    mode: simulated',
+                      f'    mac: 52:54:{1 if service == "router" else 2:02x}:00:{i >> 8:02x}:{i & 255:02x}',
+                      f'    ipv4: 10.{i >> 8}.{i & 255}.{host}', f'    services: [{service}]']
+    return '\n'.join(lines) + '\n'
+
+
+def test_a_generated_topology_of_2000_interfaces_loads_into_the_expected_model(tmp_path):
+    path = tmp_path / 'scale.yml'
+    path.write_text(scale_topology(2000))
+    topology = validate_file(str(path))
+
+    assert topology.source == str(path)
+    assert topology.datapaths == {'br0': Datapath('br0', 0x5ca1e0000000)}
+    names = [f'n{i}' for i in range(20)]
+    vnis = assign_vnis({}, names)
+    assert topology.networks == {
+        name: Network(name, ipaddress.ip_network(f'10.0.{i}.0/24'), 'virtual', vnis[name])
+        for i, name in enumerate(names)}
+    assert len(set(vnis.values())) == 20
+    expected = {}
+    for k in range(2000):
+        net, host = divmod(k, 100)
+        expected[f'vm{k}'] = Interface(
+            f'vm{k}', f'n{net}', f'52:54:00:00:{k >> 8:02x}:{k & 255:02x}',
+            ipaddress.ip_address(f'10.0.{net}.{host + 1}'), 'vif', 'br0', f'p{k}')
+    for i in range(20):
+        expected[f'n{i}-gw'] = Interface(f'n{i}-gw', f'n{i}', f'52:54:01:00:00:{i:02x}',
+                                         ipaddress.ip_address(f'10.0.{i}.254'), 'simulated',
+                                         services=('router',))
+        expected[f'n{i}-dhcp'] = Interface(f'n{i}-dhcp', f'n{i}', f'52:54:02:00:00:{i:02x}',
+                                           ipaddress.ip_address(f'10.0.{i}.253'), 'simulated',
+                                           services=('dhcp',))
+    assert topology.interfaces == expected
+    assert list(topology.interfaces) == list(expected)      # file order is kept
+    assert topology.route_links == {}
+    # The same text read by the pure-Python YAML loader gives the same model.
+    saved, yamlsource._CParser = yamlsource._CParser, None
+    try:
+        assert validate_text(path.read_text(), str(path)) == topology
+    finally:
+        yamlsource._CParser = saved
+
+
+def test_problems_deep_in_a_generated_topology_name_their_lines():
+    lines = scale_topology(2000).splitlines()
+    last_mac = lines.index('    mac: 52:54:00:00:07:cf')      # vm1999's
+    lines[last_mac] = '    mac: 52:54:00:00:07:CB   # the MAC of vm1995'
+    typo = lines.index('  vm1500:') + 3
+    assert lines[typo] == '    ipv4: 10.0.15.1'
+    lines[typo] = '    ipv4: 10.0.15.300'
+    found = problems('\n'.join(lines) + '\n')
+    assert [(p.line, p.path) for p in found] == [(typo + 1, 'interfaces.vm1500.ipv4'),
+                                                 (last_mac + 1, 'interfaces.vm1999.mac')]
+    assert "'10.0.15.300' is not an IPv4 address" in found[0].message
+    assert '52:54:00:00:07:cb is already the MAC of interface vm1995 in network n19' in found[1].message

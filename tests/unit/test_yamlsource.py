@@ -2,7 +2,9 @@
 import math
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from controller import yamlsource
 from controller.yamlsource import YamlList, YamlMap, line_at, load_yaml
 
 
@@ -142,3 +144,137 @@ def test_a_list_as_a_key_is_a_problem():
 def test_aliases_are_expanded_and_their_duplicates_reported_once():
     data, problem = only_problem('a: &x {k: 1, k: 2}\nb: *x\n')
     assert data['a'] is data['b'] and problem.path == 'a.k'
+
+
+# -- the fast path (libyaml) reads exactly what the pure loader reads ----------------
+
+needs_libyaml = pytest.mark.skipif(yamlsource._CParser is None, reason='PyYAML built without libyaml')
+
+
+def pure_load(text):
+    """load_yaml with the pure-Python loader only (as without libyaml)."""
+    saved, yamlsource._CParser = yamlsource._CParser, None
+    try:
+        return load_yaml(text, 'f.yml')
+    finally:
+        yamlsource._CParser = saved
+
+
+def shape(value):
+    """Everything load_yaml returns about a value: types, values and every line."""
+    if isinstance(value, YamlMap):
+        return ('map', value.line, repr(value.notes),
+                [(repr(key), value.key_line(key), value.value_line(key), shape(child))
+                 for key, child in value.items()])
+    if isinstance(value, YamlList):
+        return ('list', value.line, value.lines, [shape(child) for child in value])
+    return (type(value).__name__, repr(value))
+
+
+def assert_same_as_pure(text):
+    data, problems = load_yaml(text, 'f.yml')
+    pure_data, pure_problems = pure_load(text)
+    assert problems == pure_problems
+    assert shape(data) == shape(pure_data)
+
+
+def generated(vifs, per_network=10):
+    lines = ['datapaths:', '  br0:', '    dpid: 0x1', 'networks:']
+    lines += [f'  n{i}:\n    ipv4: 10.0.{i}.0/24' for i in range(-(-vifs // per_network))]
+    lines += ['interfaces:']
+    for k in range(vifs):
+        lines += [f'  vm{k}:', f'    network: n{k // per_network}',
+                  f'    mac: 52:54:00:00:{k >> 8:02x}:{k & 255:02x}',
+                  f'    ipv4: 10.0.{k // per_network}.{k % per_network + 1}', '    datapath: br0',
+                  f'    port: p{k}', f'    services: [dhcp, "router"]  # {k}']
+    return '\n'.join(lines) + '\n'
+
+
+EDGE_CASES = [
+    'a: 1\r\nb:\r\n  c: 2\r\n  d: [x, y]\r\n', 'a: 1\rb: 2\n', 'a: 1\x85b: 2\n', 'a: 1\u2028b: 2\n',
+    'a: "x\r\n  y"\nb: 1\n', "a: 'x\n\n  y'\n", 'a: b\n  c\n', 'a: "b\n\n\n  c"\n', 'a:   \n  b\n',
+    'a:\n  - [1, 2,\n     3]\n  - {x: 1,\n     y: 2}\n', 'a: [x,\n  ]\n', 'a: {x: 1,\n}\n', 'a: [\n]\n',
+    'a: [x]   # c\nb: 1 #c\n', 'a: b\n...\n', '--- # c\na: 1\n...\n', 'a: 1\n---\nb: 2\n',
+    '%YAML 1.1\n---\na: 1\n', '%TAG !e! tag:example.com,2000:\n---\na: !e!x 1\n',
+    ('é' * 1000) + ': 1\n', ('a' * 1025) + ': 1\n', '? ' + 'a' * 2000 + '\n: 1\n', 'a\u00a0: \u00a0x\n',
+    'a: \x7f\n', 'a: "\U0001F600\n  b"\n', 'a:\n- b\n-  c\n', '- a\n', '"a": 1\n\'b\': 2\n"": 3\n',
+    'a: 1\na: 2\na:\n  x: 1\n  x: 2\n', '1: a\n1: b\n0x1: c\ntrue: d\nnull: e\n~: f\n1.0: g\n',
+    '? [1]\n: a\n? {x: 1}\n: b\n', 'a: [a:b, a: b, {a}, {a: }, [a: ], a:]\n', 'a: [a:\n  ]\n',
+    'a: {b:\n  }\n', 'a: [1?]\n', 'a: b?\n', 'a: |\n  x\n', 'a: >#\n  x\n', 'a: >-\n  x\n\n  y\n',
+    'a:\tb\n', 'k: x\t\n', 'a: "\\\'"\n', 'a: "\\t\\x41\\u263A\\/"\n', 'a: "\\ud83d\\ude00"\n',
+    'a: "\\ud800"\n', 'a: "x\\\n  y \\\n\n  z"\n', 'a: b\\c\n', '\ufeffa: 1\n', 'a: 1\n\ufeffb: 2\n',
+    'a: 1\n\ufeff\nb: 2\n', 'a: [1,\n\ufeff2]\n',
+    'a:', 'a: 1', '? a\n: ?', 'a: &x 1\nb: *x\n', 'a: !!str 1\nb: !!int "2"\n', 'a: ! 1\n',
+    'a: 0x1f\nb: 010\nc: 0o17\nd: .inf\ne: -.NaN\nf: 1e3\ng: 1:30\nh: 52:54:00:12:34:56\ni: yes\n',
+    '', '\n', '# c\n', '- x\n', 'text\n', 'a: [' * 40 + ']' * 40 + '\n', generated(25),
+]
+
+
+@pytest.mark.parametrize('text', EDGE_CASES)
+def test_the_fast_loader_agrees_with_the_pure_loader(text):
+    assert_same_as_pure(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('ab1:-[]{}!&*?|>#\'"\\., \n\r\t')), max_size=60))
+def test_the_fast_loader_agrees_with_the_pure_loader_on_random_text(text):
+    assert_same_as_pure(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 5))
+def test_the_fast_loader_agrees_with_the_pure_loader_on_edited_files(rnd, edits):
+    lines = generated(4, per_network=2).splitlines()
+    for _ in range(edits):
+        index = rnd.randrange(len(lines))
+        action = rnd.choice(['drop', 'copy', 'indent', 'char', 'value'])
+        if action == 'drop':
+            del lines[index]
+        elif action == 'copy':
+            lines.insert(rnd.randrange(len(lines)), lines[index])
+        elif action == 'indent':
+            lines[index] = ' ' * rnd.choice([1, 2, 4]) + lines[index]
+        elif action == 'char':
+            at = rnd.randrange(len(lines[index]) + 1)
+            lines[index] = lines[index][:at] + rnd.choice(list('ab1:-[]{},?#&*!|>\'" \n')) + lines[index][at:]
+        elif ':' in lines[index]:
+            key = lines[index].split(':')[0]
+            lines[index] = key + ': ' + rnd.choice(['', '[]', '{}', '~', '[a, ]', '{a: }', '[a,\n  b]',
+                                                    '"x\n  y"', "'x'", '[a:b]', '{a: [b, c]}', '- x', 'x: y',
+                                                    '0x1f'])
+        if not lines:
+            break
+    assert_same_as_pure('\n'.join(lines) + '\n')
+
+
+@needs_libyaml
+def test_a_plain_topology_takes_the_fast_path():
+    text = generated(25)
+    data, noted = yamlsource._fast_load(text)
+    assert noted is False and shape(data) == shape(pure_load(text)[0])
+
+
+@needs_libyaml
+@pytest.mark.parametrize('text', [
+    'a:\tb\n', 'a: b', 'a: [b?]\n', 'a: [b:\n  ]\n', 'a: |\n  b\n', 'a: &x b\n', 'a: !!str b\n',
+    'a: 1\n\ufeff\nb: 2\n', '---\na: 1\n---\nb: 1\n', 'a: ' + '[' * 40 + ']' * 40 + '\n', '- a\n',
+    '%YAML 1.1\n---\na: 1\n',
+])
+def test_the_fast_path_leaves_what_it_might_read_differently_to_the_pure_loader(text):
+    assert yamlsource._fast_load(text) is yamlsource._SLOW
+
+
+def test_deeply_nested_closed_brackets_are_a_problem_not_a_crash():
+    # libyaml's own composer recurses in C and would crash the process here.
+    data, problem = only_problem('a: ' + '[' * 50000 + ']' * 50000 + '\n')
+    assert data is None and 'nested too deeply' in problem.message
+
+
+def test_duplicates_in_a_big_file_are_found_with_their_lines():
+    text = generated(300).replace('  vm7:\n', '  vm7:\n    port: x\n')
+    text += '  vm3:\n    mac: 52:54:00:00:00:03\n'
+    data, problems = load_yaml(text, 'f.yml')
+    first_vm7_port = text.splitlines().index('  vm7:') + 7     # line of its original port
+    assert sorted((p.line, p.path) for p in problems) == [
+        (first_vm7_port, 'interfaces.vm7.port'), (len(text.splitlines()) - 1, 'interfaces.vm3')]
+    assert data['interfaces']['vm7']['port'] == 'x'
