@@ -136,22 +136,24 @@ def read_route_link(e: Entry) -> Optional[List[Entry]]:
 
 # -- rules across entries -------------------------------------------------------
 
-def check_datapaths(s: Sections) -> None:
-    dpids: dict = {}
-    for name, e in s.datapaths.items():
-        dpid = e.values.get('dpid')
-        other = dpid is not None and claim(dpids, dpid, name)
+def _check_unique(entries, key: str, describe) -> None:
+    """Report each entry whose `key` value an earlier entry already has."""
+    seen: dict = {}
+    for name, e in entries.items():
+        value = e.values.get(key)
+        other = value is not None and claim(seen, value, name)
         if other:
-            e.problem('dpid', f'datapath id {dpid:#x} is already used by datapath {other}')
+            e.problem(key, describe(value, other))
+
+
+def check_datapaths(s: Sections) -> None:
+    _check_unique(s.datapaths, 'dpid',
+                  lambda dpid, other: f'datapath id {dpid:#x} is already used by datapath {other}')
 
 
 def check_networks(s: Sections) -> None:
-    vnis: dict = {}
-    for name, e in s.networks.items():
-        vni = e.values.get('vni')
-        other = vni is not None and claim(vnis, vni, name)
-        if other:
-            e.problem('vni', f'vni {vni} is already used by network {other}')
+    _check_unique(s.networks, 'vni',
+                  lambda vni, other: f'vni {vni} is already used by network {other}')
 
 
 def check_interfaces(s: Sections) -> None:
