@@ -19,6 +19,7 @@ from typing import List
 from controller import packets, routing
 from controller.dhcp.responder import respond
 from controller.pipeline import tables
+from controller.pipeline.flows import ARP_REPLY
 from controller.resolver import Resolver
 from controller.topology import ROUTER, Topology
 
@@ -100,7 +101,7 @@ class PacketInHandler:
 
     def _learn(self, topology, session, network, frame):
         arp = packets.parse_arp(frame)
-        if arp is None or arp.op != packets.ARP_REPLY or arp.spa not in network.ipv4:
+        if arp is None or arp.op != ARP_REPLY or arp.spa not in network.ipv4:
             return []
         router = _router_by_mac(topology, network.name, arp.tha)
         if router is None or router.ipv4 != arp.tpa:

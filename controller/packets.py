@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from controller.dhcp.packet import ip_checksum, mac_to_bytes, mac_to_str
+from controller.pipeline.flows import ARP_REQUEST, ETH_TYPE_ARP, ETH_TYPE_IP
 
 ETH_HEADER = struct.Struct('!6s6sH')
-ETH_IP, ETH_ARP = 0x0800, 0x0806
 ARP_BODY = struct.Struct('!HHBBH6s4s6s4s')
-ARP_REQUEST, ARP_REPLY = 1, 2
 ICMP_TIME_EXCEEDED = 11
 ERROR_TTL = 64
 BROADCAST = 'ff:ff:ff:ff:ff:ff'
@@ -33,20 +32,20 @@ def parse_arp(frame: bytes) -> Optional[Arp]:
     if len(frame) < ETH_HEADER.size + ARP_BODY.size:
         return None
     _, _, eth_type = ETH_HEADER.unpack_from(frame)
-    if eth_type != ETH_ARP:
+    if eth_type != ETH_TYPE_ARP:
         return None
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = ARP_BODY.unpack_from(frame, ETH_HEADER.size)
-    if (htype, ptype, hlen, plen) != (1, ETH_IP, 6, 4):
+    if (htype, ptype, hlen, plen) != (1, ETH_TYPE_IP, 6, 4):
         return None
     return Arp(op, mac_to_str(sha), ipaddress.IPv4Address(spa), mac_to_str(tha),
                ipaddress.IPv4Address(tpa))
 
 
 def arp_request(src_mac: str, src_ip, target_ip) -> bytes:
-    body = ARP_BODY.pack(1, ETH_IP, 6, 4, ARP_REQUEST, mac_to_bytes(src_mac),
+    body = ARP_BODY.pack(1, ETH_TYPE_IP, 6, 4, ARP_REQUEST, mac_to_bytes(src_mac),
                          ipaddress.IPv4Address(src_ip).packed, bytes(6),
                          ipaddress.IPv4Address(target_ip).packed)
-    return ETH_HEADER.pack(mac_to_bytes(BROADCAST), mac_to_bytes(src_mac), ETH_ARP) + body
+    return ETH_HEADER.pack(mac_to_bytes(BROADCAST), mac_to_bytes(src_mac), ETH_TYPE_ARP) + body
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def parse_ipv4(frame: bytes) -> Optional[Ipv4Info]:
         return None
     _, src_mac, eth_type = ETH_HEADER.unpack_from(frame)
     ihl = (frame[ETH_HEADER.size] & 0x0f) * 4
-    if eth_type != ETH_IP or frame[ETH_HEADER.size] >> 4 != 4 or ihl < 20 \
+    if eth_type != ETH_TYPE_IP or frame[ETH_HEADER.size] >> 4 != 4 or ihl < 20 \
             or len(frame) < ETH_HEADER.size + ihl:
         return None
     at = ETH_HEADER.size
@@ -81,5 +80,5 @@ def time_exceeded(frame: bytes, router_mac: str, router_ip) -> Optional[bytes]:
     header = bytearray(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(icmp), 0, 0, ERROR_TTL, 1,
                                    0, ipaddress.IPv4Address(router_ip).packed, info.src.packed))
     struct.pack_into('!H', header, 10, ip_checksum(bytes(header)))
-    eth = ETH_HEADER.pack(mac_to_bytes(info.src_mac), mac_to_bytes(router_mac), ETH_IP)
+    eth = ETH_HEADER.pack(mac_to_bytes(info.src_mac), mac_to_bytes(router_mac), ETH_TYPE_IP)
     return eth + bytes(header) + bytes(icmp)

@@ -23,6 +23,11 @@ COOKIE_MASK = 0xffff << 48
 LEARNED_COOKIE_TAG = 0x766f << 48
 _FINGERPRINT_BITS = 48
 
+# Match values the pipeline and the controller's packet code share.
+ETH_TYPE_IP, ETH_TYPE_ARP = 0x0800, 0x0806
+IP_PROTO_ICMP, IP_PROTO_UDP = 1, 17
+ARP_REQUEST, ARP_REPLY = 1, 2
+
 OFPP_IN_PORT = 0xfffffff8
 OFPP_CONTROLLER = 0xfffffffd
 OFPP_LOCAL = 0xfffffffe

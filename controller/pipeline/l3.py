@@ -16,13 +16,11 @@ router interface and installs an idle-expiring flow of its own.
 from controller import routing
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import (DecTtl, Meter, Move, OFPP_CONTROLLER, Output, SetField,
-                                       flow)
+from controller.pipeline.flows import (ARP_REPLY, ETH_TYPE_ARP, ETH_TYPE_IP, DecTtl, Meter, Move,
+                                       OFPP_CONTROLLER, Output, SetField, flow)
 from controller.pipeline.services import icmp_echo_responder
 from controller.topology import PHYSICAL, SIMULATED
 
-ETH_IP, ETH_ARP = 0x0800, 0x0806
-ARP_REPLY = 2
 TTL_METER, RESOLVE_METER = 0xfffe0001, 0xfffe0002   # out of the port-number range
 PUNT_RATE_PPS, PUNT_BURST = 20, 20
 TO_CONTROLLER = (Output(OFPP_CONTROLLER),)
@@ -48,7 +46,7 @@ def l3_flows(view: DatapathView):
 
 def _routes_from(view, link, ingress):
     vni = view.vni(ingress.network)
-    at_router = dict(metadata=vni, eth_dst=ingress.mac, eth_type=ETH_IP)
+    at_router = dict(metadata=vni, eth_dst=ingress.mac, eth_type=ETH_TYPE_IP)
     for ttl in (0, 1):
         yield flow(tables.L3, TTL_PRIORITY, TO_CONTROLLER, meter=TTL_METER, nw_ttl=ttl, **at_router)
     for entry in routing.link_routes(view.topology, link):
@@ -94,7 +92,7 @@ def router_services_flows(view: DatapathView):
                     yield icmp_echo_responder(vni, ingress.mac, str(other.ipv4))
             if view.topology.networks[ingress.network].mode == PHYSICAL:
                 yield flow(tables.SERVICES, 100, TO_CONTROLLER, meter=RESOLVE_METER, metadata=vni,
-                           eth_type=ETH_ARP, arp_op=ARP_REPLY, arp_tpa=str(ingress.ipv4))
+                           eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY, arp_tpa=str(ingress.ipv4))
 
 
 def l3_meters(view: DatapathView):

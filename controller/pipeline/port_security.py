@@ -14,10 +14,10 @@ An interface without an ipv4 gets the DHCP rules but no address checks.
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import Meter, OFPP_CONTROLLER, Output, flow
+from controller.pipeline.flows import (ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_UDP, Meter,
+                                       OFPP_CONTROLLER, Output, flow)
 from controller.topology import DHCP, VIF
 
-ETH_IP, ETH_ARP, UDP = 0x0800, 0x0806, 17
 DHCP_SERVER_PORT, DHCP_CLIENT_PORT = 67, 68
 # A client needs 2 packets per lease; this leaves room for retries and a
 # whole VM fleet booting at once, while a flood from one port is capped.
@@ -52,8 +52,9 @@ def has_dhcp(view, network) -> bool:
 
 def _dhcp_flows(iface, ofport, dhcp_here: bool):
     t, p = tables.PORT_SECURITY, ofport
-    yield flow(t, 110, in_port=p, eth_type=ETH_IP, ip_proto=UDP, udp_src=DHCP_SERVER_PORT)
-    request = dict(in_port=p, eth_type=ETH_IP, ip_proto=UDP,
+    yield flow(t, 110, in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
+               udp_src=DHCP_SERVER_PORT)
+    request = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                    udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
     if dhcp_here:
         yield flow(t, 120, (Output(OFPP_CONTROLLER),), meter=dhcp_meter_id(p), **request)
@@ -67,9 +68,9 @@ def _address_flows(iface, ofport):
         yield flow(t, 10, in_port=p, goto=NEXT)
         return
     ip = str(iface.ipv4)
-    yield flow(t, 100, in_port=p, eth_type=ETH_IP, ipv4_src=ip, goto=NEXT)
+    yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_IP, ipv4_src=ip, goto=NEXT)
     for spa in (ip, '0.0.0.0'):
-        yield flow(t, 100, in_port=p, eth_type=ETH_ARP, arp_spa=spa, arp_sha=iface.mac, goto=NEXT)
-    yield flow(t, 50, in_port=p, eth_type=ETH_IP)          # spoofed IPv4 source: drop
-    yield flow(t, 50, in_port=p, eth_type=ETH_ARP)         # spoofed ARP: drop
+        yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_ARP, arp_spa=spa, arp_sha=iface.mac, goto=NEXT)
+    yield flow(t, 50, in_port=p, eth_type=ETH_TYPE_IP)          # spoofed IPv4 source: drop
+    yield flow(t, 50, in_port=p, eth_type=ETH_TYPE_ARP)         # spoofed ARP: drop
     yield flow(t, 10, in_port=p, goto=NEXT)                # other ethertypes

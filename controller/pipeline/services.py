@@ -12,11 +12,10 @@ both: output IN_PORT
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import Move, OFPP_IN_PORT, Output, SetField, flow
+from controller.pipeline.flows import (ARP_REPLY, ARP_REQUEST, ETH_TYPE_ARP, ETH_TYPE_IP,
+                                       IP_PROTO_ICMP, Move, OFPP_IN_PORT, Output, SetField, flow)
 
-ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_ICMP = 0x0806, 0x0800, 1
 ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
-ARP_REQUEST, ARP_REPLY = 1, 2
 
 
 def services_flows(view: DatapathView):
