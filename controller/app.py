@@ -27,11 +27,7 @@ MAX_RESYNCS_AFTER_ERRORS = 3
 
 
 class EventTopologyFile(event.EventBase):
-    """The topology file may have changed (posted by the watcher thread)."""
-
-    def __init__(self, forced: bool):
-        super().__init__()
-        self.forced = forced
+    """The topology file has new content (posted by the watcher thread)."""
 
 
 class VnetApp(app_manager.OSKenApp):
@@ -71,7 +67,7 @@ class VnetApp(app_manager.OSKenApp):
             hub.sleep(POLL_SECONDS)
             forced, self._hup = self._hup, False
             if self.watch.changed(force=forced):
-                self.send_event(self.name, EventTopologyFile(forced))
+                self.send_event(self.name, EventTopologyFile())
             elif forced:
                 LOG.info('SIGHUP: %s is unchanged', self.topology_path)
 
@@ -188,5 +184,4 @@ class VnetApp(app_manager.OSKenApp):
             if isinstance(item, SendFrame):
                 msg.datapath.send_msg(packet_out(msg.datapath, item.port, item.frame))
             elif isinstance(item, LearnNextHop):
-                msg.datapath.send_msg(openflow.learned_next_hop(msg.datapath, item.vni, item.ip,
-                                                                item.mac))
+                session.learn_next_hop(item.vni, item.ip, item.mac)

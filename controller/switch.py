@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from controller import openflow, wire
 from controller.pipeline import DesiredState, compile_datapath
-from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG
+from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, LEARNED_COOKIE_TAG
+from controller.pipeline.l3 import learned_next_hop
 from controller.reconcile import Installed, Plan, plan_changes
+from controller.resolver import LEARNED_IDLE_SECONDS
 from controller.topology import HOST
 
 READING, READY = 'reading', 'ready'
@@ -148,14 +150,7 @@ class SwitchSession:
         """
         if self.log.isEnabledFor(logging.DEBUG):
             self._log_plan(plan)
-        before = [wire.meter_mod(m, wire.OFPMC_ADD) for m in plan.meter_adds]
-        before += [wire.meter_mod(m, wire.OFPMC_MODIFY) for m in plan.meter_mods]
-        bundled = [wire.group_mod(g, wire.OFPGC_ADD) for g in plan.group_adds]
-        bundled += [wire.group_mod(g, wire.OFPGC_MODIFY) for g in plan.group_mods]
-        bundled += [self._encoded_add(c, f) for c, f in plan.adds_with_cookies()]
-        bundled += [wire.flow_delete(c, key) for c, key in plan.flow_deletes]
-        bundled += [wire.group_delete(gid) for gid in plan.group_deletes]
-        after = [wire.meter_delete(mid) for mid in plan.meter_deletes]
+        before, bundled, after = wire.plan_messages(plan, self._encoded_add)
         for cookie, _ in plan.flow_deletes:
             self._encoded.pop(cookie, None)
         buf = bytearray()
@@ -175,6 +170,13 @@ class SwitchSession:
         if msg is None:
             msg = self._encoded[cookie] = wire.flow_add(f, cookie=cookie)
         return msg
+
+    def learn_next_hop(self, vni: int, ip, mac: str) -> None:
+        """Install a next hop resolved by ARP.  Its own cookie tag keeps the
+        reconciler away from it; the switch expires it when idle."""
+        f = learned_next_hop(vni, ip, mac)
+        self.dp.send(wire.flow_add(f, self._next_xid(), cookie=LEARNED_COOKIE_TAG | int(ip),
+                                   idle_timeout=LEARNED_IDLE_SECONDS))
 
     def _next_xid(self) -> int:
         """Take the next xid from the datapath's own counter, as send_msg does."""

@@ -2,8 +2,9 @@
 
 Building and serializing os-ken message objects costs about 100 us per
 flow-mod; this module encodes `controller.pipeline.flows` data straight to
-bytes with `struct`, byte for byte what `controller.openflow` + os-ken send
-(tests/unit/test_wire.py proves it for every flow the pipeline makes).
+bytes with `struct`, byte for byte what os-ken sends for the same data
+(tests/unit/test_wire.py proves it for every flow the pipeline makes,
+against the os-ken translation in tests/osken_reference.py).
 
 Every function returns one complete message.  Its xid is the `xid` argument
 (0 by default, a placeholder): a message for a given Flow never changes, so
@@ -14,7 +15,7 @@ outer xid: `bundle_add` and `append_bundle_add` stamp both.
 
 Match fields go in os-ken's order: standard OXM fields by field number,
 then the Nicira ones (reg0, nw_ttl) -- after, not before, the fields they
-depend on, as `openflow.match_of` does, because OVS checks prerequisites
+depend on, as the reference's `match_of` does, because OVS checks prerequisites
 in wire order.
 
 What os-ken sends, reproduced here: a (value, mask) match is sent as
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
 
@@ -362,7 +363,7 @@ def actions_bytes(actions) -> bytes:
 
 
 def _instructions(f: Flow) -> bytes:
-    """Same order as openflow.instructions_of: meter, apply, write-metadata, goto."""
+    """Same order as the reference's instructions_of: meter, apply, write-metadata, goto."""
     out = []
     if f.meter is not None:
         out.append(_INST_METER.pack(OFPIT_METER, 8, f.meter))
@@ -380,9 +381,9 @@ def _instructions(f: Flow) -> bytes:
 
 # -- messages ------------------------------------------------------------------
 def flow_add(f: Flow, xid: int = 0, cookie: Optional[int] = None, idle_timeout: int = 0) -> bytes:
-    """OFPFC_ADD of `f` (openflow.flow_add).  Pass `cookie` if you already
-    have f.cookie (it hashes the whole flow); `cookie`/`idle_timeout` also
-    make openflow.learned_next_hop's message."""
+    """OFPFC_ADD of `f`.  Pass `cookie` if you already have f.cookie (it
+    hashes the whole flow); `cookie`/`idle_timeout` also make the message
+    of a learned next hop (SwitchSession.learn_next_hop)."""
     if cookie is None:
         cookie = f.cookie
     try:
@@ -396,7 +397,7 @@ def flow_add(f: Flow, xid: int = 0, cookie: Optional[int] = None, idle_timeout: 
 
 def flow_delete(cookie: int, key, xid: int = 0) -> bytes:
     """OFPFC_DELETE_STRICT of the entry `key` = (table, priority, match), only
-    while it carries `cookie` (openflow.flow_delete)."""
+    while it carries `cookie`."""
     table, priority, match = key
     tail = match_bytes(match)
     try:
@@ -408,7 +409,7 @@ def flow_delete(cookie: int, key, xid: int = 0) -> bytes:
 
 
 def group_mod(g: Group, command: int, xid: int = 0) -> bytes:
-    """An ALL group (openflow.group_mod); command OFPGC_ADD or OFPGC_MODIFY."""
+    """An ALL group; command OFPGC_ADD or OFPGC_MODIFY."""
     buckets = []
     for b in g.buckets:
         acts = actions_bytes(b)
@@ -428,7 +429,7 @@ def group_delete(group_id: int, xid: int = 0) -> bytes:
 
 
 def meter_mod(m: Meter, command: int, xid: int = 0) -> bytes:
-    """A pkt/s meter with a burst and one drop band (openflow.meter_mod)."""
+    """A pkt/s meter with a burst and one drop band."""
     return (_METER_MOD.pack(OFP_VERSION, OFPT_METER_MOD, 32, xid, command,
                             OFPMF_PKTPS | OFPMF_BURST, m.meter_id)
             + _METER_BAND_DROP.pack(OFPMBT_DROP, 16, m.rate_pps, m.burst))
@@ -454,6 +455,27 @@ def bundle_add(bundle_id: int, flags: int, inner: bytes, xid: int = 0) -> bytes:
     return (_BUNDLE_ADD.pack(OFP_VERSION, OFPT_EXPERIMENTER, _BUNDLE_ADD_LEN + len(inner), xid,
                              ONF_EXPERIMENTER_ID, ONF_ET_BUNDLE_ADD_MESSAGE, bundle_id, flags)
             + inner[:4] + _XID.pack(xid) + inner[8:])
+
+
+def plan_messages(plan, encoded_add=None) -> Tuple[List[bytes], List[bytes], List[bytes]]:
+    """The plan as (before, bundled, after) messages, xids left at 0.
+
+    OVS cannot put meter mods in a bundle, so new and changed meters go just
+    before it and stale ones just after; flows and groups go in the bundle.
+    The order within each list is safe even without a bundle: groups before
+    the flows that use them, stale flows before their groups.  `encoded_add`
+    (cookie, flow) -> bytes lets the caller reuse flow-mods it encoded before.
+    """
+    encoded_add = encoded_add or (lambda cookie, f: flow_add(f, cookie=cookie))
+    before = [meter_mod(m, OFPMC_ADD) for m in plan.meter_adds]
+    before += [meter_mod(m, OFPMC_MODIFY) for m in plan.meter_mods]
+    bundled = [group_mod(g, OFPGC_ADD) for g in plan.group_adds]
+    bundled += [group_mod(g, OFPGC_MODIFY) for g in plan.group_mods]
+    bundled += [encoded_add(c, f) for c, f in plan.adds_with_cookies()]
+    bundled += [flow_delete(c, key) for c, key in plan.flow_deletes]
+    bundled += [group_delete(gid) for gid in plan.group_deletes]
+    after = [meter_delete(mid) for mid in plan.meter_deletes]
+    return before, bundled, after
 
 
 # -- xids ----------------------------------------------------------------------

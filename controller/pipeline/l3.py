@@ -17,7 +17,7 @@ from controller import routing
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.flows import (ARP_REPLY, ETH_TYPE_ARP, ETH_TYPE_IP, DecTtl, Meter, Move,
-                                       OFPP_CONTROLLER, Output, SetField, flow)
+                                       Flow, OFPP_CONTROLLER, Output, SetField, flow)
 from controller.pipeline.services import icmp_echo_responder
 from controller.topology import PHYSICAL, SIMULATED
 
@@ -25,6 +25,7 @@ TTL_METER, RESOLVE_METER = 0xfffe0001, 0xfffe0002   # out of the port-number ran
 PUNT_RATE_PPS, PUNT_BURST = 20, 20
 TO_CONTROLLER = (Output(OFPP_CONTROLLER),)
 ROUTE_BASE_PRIORITY, TTL_PRIORITY = 100, 2000
+LEARNED_PRIORITY = 50
 
 
 def local_links(view: DatapathView):
@@ -63,6 +64,13 @@ def _routes_from(view, link, ingress):
                    (SetField('eth_src', entry.out.mac), DecTtl(), hop),
                    write_metadata=(view.vni(entry.out.network), tables.NETWORK_MASK),
                    goto=tables.NEXTHOP, **at_router, **prefix)
+
+
+def learned_next_hop(vni: int, ip, mac: str) -> Flow:
+    """A next hop resolved by ARP (installed by the controller, outside the
+    desired state), below the topology's own next hops."""
+    return flow(tables.NEXTHOP, LEARNED_PRIORITY, (SetField('eth_dst', mac),), goto=tables.L2,
+                metadata=vni, **{tables.NEXT_HOP_REG: int(ip)})
 
 
 def nexthop_flows(view: DatapathView):

@@ -12,12 +12,12 @@ import struct
 import pytest
 from os_ken.ofproto import nicira_ext, ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
 
-from controller import openflow, wire
+from controller import wire
 from controller.pipeline import compile_datapath
-from controller.pipeline.flows import (DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup,
-                                       flow)
+from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
 from controller.reconcile import Plan
 from controller.switch import BUNDLE_FLAGS
+from tests import osken_reference as ref
 from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
 from tests.unit.test_pipeline_port_security import with_dhcp
 
@@ -31,7 +31,7 @@ _xids = itertools.count(0x1000, 7919)
 
 
 def osken(msg, xid):
-    """os-ken's bytes for `msg` sent with `xid` (as SwitchSession._send_batch does)."""
+    """os-ken's bytes for `msg` sent with `xid`."""
     msg.set_xid(xid)
     msg.serialize()
     return bytes(msg.buf)
@@ -67,7 +67,7 @@ def test_the_topologies_cover_every_kind_of_thing_we_encode():
 @pytest.mark.parametrize('f', FLOWS, ids=lambda f: f.describe())
 def test_every_compiled_flow_add_is_byte_identical(f):
     xid = next(_xids)
-    expected = osken(openflow.flow_add(DP, f), xid)
+    expected = osken(ref.flow_add(DP, f), xid)
     assert wire.flow_add(f, xid) == expected
     assert wire.flow_add(f, xid, cookie=f.cookie) == expected
     cached = wire.flow_add(f)
@@ -81,7 +81,7 @@ def test_every_compiled_flow_add_is_byte_identical(f):
 @pytest.mark.parametrize('f', FLOWS, ids=lambda f: f.describe())
 def test_every_compiled_flow_delete_is_byte_identical(f):
     xid = next(_xids)
-    expected = osken(openflow.flow_delete(DP, f.cookie, f.key), xid)
+    expected = osken(ref.flow_delete(DP, f.cookie, f.key), xid)
     assert wire.flow_delete(f.cookie, f.key, xid) == expected
     assert wire.with_xid(wire.flow_delete(f.cookie, f.key), xid) == expected
 
@@ -90,9 +90,9 @@ def test_every_compiled_group_mod_and_delete_is_byte_identical():
     for g in GROUPS:
         for command in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):
             xid = next(_xids)
-            assert wire.group_mod(g, command, xid) == osken(openflow.group_mod(DP, g, command), xid)
+            assert wire.group_mod(g, command, xid) == osken(ref.group_mod(DP, g, command), xid)
         xid = next(_xids)
-        expected = osken(openflow.group_delete(DP, g.group_id), xid)
+        expected = osken(ref.group_delete(DP, g.group_id), xid)
         assert wire.group_delete(g.group_id, xid) == expected
 
 
@@ -101,7 +101,7 @@ def test_groups_with_every_action_kind_are_byte_identical():
                                                     Output(2)),
                   (DecTtl(), Move('ipv4_dst', 'reg0', 32), ToGroup(3)), ()))
     xid = next(_xids)
-    assert wire.group_mod(g, ofp.OFPGC_ADD, xid) == osken(openflow.group_mod(DP, g, ofp.OFPGC_ADD),
+    assert wire.group_mod(g, ofp.OFPGC_ADD, xid) == osken(ref.group_mod(DP, g, ofp.OFPGC_ADD),
                                                           xid)
 
 
@@ -109,9 +109,9 @@ def test_every_compiled_meter_mod_and_delete_is_byte_identical():
     for m in METERS + [Meter(0xffff0000 - 1, 1 << 31, 0)]:
         for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY):
             xid = next(_xids)
-            assert wire.meter_mod(m, command, xid) == osken(openflow.meter_mod(DP, m, command), xid)
+            assert wire.meter_mod(m, command, xid) == osken(ref.meter_mod(DP, m, command), xid)
         xid = next(_xids)
-        assert wire.meter_delete(m.meter_id, xid) == osken(openflow.meter_delete(DP, m.meter_id),
+        assert wire.meter_delete(m.meter_id, xid) == osken(ref.meter_delete(DP, m.meter_id),
                                                            xid)
 
 
@@ -139,12 +139,12 @@ def test_bundle_adds_are_byte_identical_and_share_the_xid_with_their_inner_messa
     bid = 42
     cases = []
     for f in FLOWS:
-        cases.append((openflow.flow_add(DP, f), wire.flow_add(f)))
-        cases.append((openflow.flow_delete(DP, f.cookie, f.key),
+        cases.append((ref.flow_add(DP, f), wire.flow_add(f)))
+        cases.append((ref.flow_delete(DP, f.cookie, f.key),
                       wire.flow_delete(f.cookie, f.key)))
     for g in GROUPS:
-        cases.append((openflow.group_mod(DP, g, ofp.OFPGC_ADD), wire.group_mod(g, ofp.OFPGC_ADD)))
-        cases.append((openflow.group_delete(DP, g.group_id), wire.group_delete(g.group_id)))
+        cases.append((ref.group_mod(DP, g, ofp.OFPGC_ADD), wire.group_mod(g, ofp.OFPGC_ADD)))
+        cases.append((ref.group_delete(DP, g.group_id), wire.group_delete(g.group_id)))
     for inner_osken, inner_wire in cases:
         xid = next(_xids)
         expected = _bundle_add_osken(bid, inner_osken, xid)
@@ -157,14 +157,16 @@ def test_bundle_adds_are_byte_identical_and_share_the_xid_with_their_inner_messa
         assert bytes(buf) == b'x' + expected
 
 
-def test_a_whole_bundled_sync_is_the_same_byte_stream():
-    """What SwitchSession._stage_bundle writes for a plan with everything in it."""
+def test_a_whole_bundled_sync_is_the_same_byte_stream(monkeypatch):
+    """What SwitchSession sends for a plan with everything in it."""
+    import logging
+    from controller import switch
     state = STATES[1]
     plan = Plan(meter_adds=list(state.meters.values()), group_adds=list(state.groups.values()),
                 flow_adds=list(state.flows.values()),
                 flow_deletes=[(f.cookie, f.key) for f in STATES[0].flows.values()],
                 group_deletes=[77], meter_deletes=[9])
-    before, bundled, after = openflow.plan_messages(DP, plan)
+    before, bundled, after = ref.plan_messages(DP, plan)
     xid = itertools.count(100)
     expected = bytearray()
     for m in before:
@@ -173,39 +175,45 @@ def test_a_whole_bundled_sync_is_the_same_byte_stream():
                       next(xid))
     for m in bundled:
         expected += osken(parser.ONFBundleAddMsg(DP, 3, BUNDLE_FLAGS, m, []), next(xid))
-    expected += osken(parser.OFPBarrierRequest(DP), next(xid))
+    check = next(xid)
+    expected += osken(parser.OFPBarrierRequest(DP), check)
+    commit = bytearray(osken(parser.ONFBundleCtrlMsg(DP, 3, ofp.ONF_BCT_COMMIT_REQUEST,
+                                                     BUNDLE_FLAGS, []), next(xid)))
     for m in after:
-        expected += osken(m, next(xid))
+        commit += osken(m, next(xid))
+    commit += osken(parser.OFPBarrierRequest(DP), next(xid))
 
-    xid = itertools.count(100)
-    cache = {f.cookie: wire.flow_add(f) for f in plan.flow_adds}
-    buf = bytearray()
-    for m in plan.meter_adds:
-        wire.append(buf, wire.meter_mod(m, wire.OFPMC_ADD), next(xid))
-    wire.append(buf, wire.bundle_ctrl(3, wire.ONF_BCT_OPEN_REQUEST, BUNDLE_FLAGS), next(xid))
-    inner = ([wire.group_mod(g, wire.OFPGC_ADD) for g in plan.group_adds]
-             + [cache[f.cookie] for f in plan.flow_adds]
-             + [wire.flow_delete(c, k) for c, k in plan.flow_deletes]
-             + [wire.group_delete(gid) for gid in plan.group_deletes])
-    for msg in inner:
-        wire.append_bundle_add(buf, 3, BUNDLE_FLAGS, msg, next(xid))
-    wire.append(buf, wire.barrier(), next(xid))
-    for mid in plan.meter_deletes:
-        wire.append(buf, wire.meter_delete(mid), next(xid))
-    assert bytes(buf) == bytes(expected)
+    class Recording:
+        ofproto, ofproto_parser, id, ports, xid = ofp, parser, 1, {}, 99
+
+        def __init__(self):
+            self.writes = []
+
+        def send(self, buf):
+            self.writes.append(bytes(buf))
+
+    dp = Recording()
+    session = switch.SwitchSession(dp, 'br0', logging.getLogger('test'))
+    monkeypatch.setattr(switch, '_bundle_ids', itertools.count(3))
+    assert session._send(plan) == check
+    session.on_barrier(type('Reply', (), {'xid': check})())
+    assert dp.writes == [bytes(expected), bytes(commit)]
 
 
 def test_a_learned_next_hop_is_byte_identical():
-    from controller.pipeline import tables
     from controller.pipeline.flows import LEARNED_COOKIE_TAG
+    from controller.pipeline.l3 import learned_next_hop
     from controller.resolver import LEARNED_IDLE_SECONDS
     ip = ipaddress.IPv4Address('10.0.10.254')
     xid = next(_xids)
-    expected = osken(openflow.learned_next_hop(DP, 110, ip, '52:54:00:aa:bb:cc'), xid)
-    f = flow(tables.NEXTHOP, openflow.LEARNED_PRIORITY, (SetField('eth_dst', '52:54:00:aa:bb:cc'),),
-             goto=tables.L2, metadata=110, **{tables.NEXT_HOP_REG: int(ip)})
-    assert wire.flow_add(f, xid, cookie=LEARNED_COOKIE_TAG | int(ip),
-                         idle_timeout=LEARNED_IDLE_SECONDS) == expected
+    f = learned_next_hop(110, ip, '52:54:00:aa:bb:cc')
+    cookie = LEARNED_COOKIE_TAG | int(ip)
+    expected = osken(parser.OFPFlowMod(DP, cookie=cookie, table_id=f.table,
+                                       command=ofp.OFPFC_ADD, priority=f.priority,
+                                       idle_timeout=LEARNED_IDLE_SECONDS,
+                                       match=ref.match_of(parser, f.match),
+                                       instructions=ref.instructions_of(ofp, parser, f)), xid)
+    assert wire.flow_add(f, xid, cookie=cookie, idle_timeout=LEARNED_IDLE_SECONDS) == expected
 
 
 # -- field by field, against os-ken's own tables ------------------------------
@@ -240,11 +248,11 @@ def test_every_supported_field_matches_and_sets_like_os_ken(name):
     for value in SAMPLES[name]:
         key = (3, 100, ((name, value),))
         xid = next(_xids)
-        assert wire.flow_delete(9, key, xid) == osken(openflow.flow_delete(DP, 9, key), xid)
+        assert wire.flow_delete(9, key, xid) == osken(ref.flow_delete(DP, 9, key), xid)
         if isinstance(value, tuple) or '/' in str(value):
             continue
         f = Flow(3, 100, (), (SetField(name, value), Output(1)))
-        assert wire.flow_add(f, xid) == osken(openflow.flow_add(DP, f), xid), value
+        assert wire.flow_add(f, xid) == osken(ref.flow_add(DP, f), xid), value
 
 
 def test_moves_between_every_pair_of_same_sized_fields_are_byte_identical():
@@ -253,13 +261,13 @@ def test_moves_between_every_pair_of_same_sized_fields_are_byte_identical():
     moves = tuple(Move(a, b, sizes[a] * 8) for a in fields for b in fields
                   if sizes[a] == sizes[b] and a != b)
     f = Flow(1, 1, (), moves, goto=2)
-    assert wire.flow_add(f, 1) == osken(openflow.flow_add(DP, f), 1)
+    assert wire.flow_add(f, 1) == osken(ref.flow_add(DP, f), 1)
 
 
 def test_a_match_on_every_field_at_once_is_in_os_kens_order_with_nicira_fields_last():
     match = tuple(sorted((n, v[0]) for n, v in SAMPLES.items()))
     f = Flow(30, 2000, match, (DecTtl(),), goto=31, write_metadata=(1, 0xff), meter=4)
-    expected = osken(openflow.flow_add(DP, f), 5)
+    expected = osken(ref.flow_add(DP, f), 5)
     assert wire.flow_add(f, 5) == expected
     # reg0 and nw_ttl are the last two TLVs
     body = wire.match_bytes(match)
@@ -277,9 +285,9 @@ def test_instruction_combinations_are_byte_identical():
     for meter, actions, md, goto in itertools.product((None, 7), ((), (Output(2),)),
                                                       (None, (5, 0xffffff)), (None, 10)):
         f = Flow(0, 10, m, actions, goto=goto, write_metadata=md, meter=meter)
-        assert wire.flow_add(f, 3) == osken(openflow.flow_add(DP, f), 3), f
+        assert wire.flow_add(f, 3) == osken(ref.flow_add(DP, f), 3), f
     f = Flow(0, 0, ())
-    assert wire.flow_add(f, 3) == osken(openflow.flow_add(DP, f), 3)          # empty match
+    assert wire.flow_add(f, 3) == osken(ref.flow_add(DP, f), 3)          # empty match
 
 
 def test_unsupported_things_raise_a_clear_error():
@@ -323,7 +331,7 @@ def bench(rounds=20):
     def osken_all():
         buf = bytearray()
         for f in flows:
-            m = openflow.flow_add(DP, f)
+            m = ref.flow_add(DP, f)
             m.set_xid(1)
             m.serialize()
             buf += m.buf
