@@ -42,6 +42,7 @@ class SwitchSession:
         self.log = log
         self.use_bundles = use_bundles
         self.ports = {port_name(p): p.port_no for p in dp.ports.values()}
+        self._names = {number: name for name, number in self.ports.items()}
         self.installed = Installed()
         self.state = READING
         self.errors_since_sync = 0
@@ -103,16 +104,15 @@ class SwitchSession:
     def port_changed(self, port, deleted: bool) -> None:
         name = port_name(port)
         if deleted:
-            self.ports.pop(name, None)
+            self._names.pop(self.ports.pop(name, None), None)
         else:
+            self._names.pop(self.ports.get(name), None)
             self.ports[name] = port.port_no
+            self._names[port.port_no] = name
 
     def interface_at(self, topology, ofport):
         """The topology interface plugged into `ofport` here, or None."""
-        for name, number in self.ports.items():
-            if number == ofport:
-                return topology.ports_on(self.name).get(name)
-        return None
+        return topology.ports_on(self.name).get(self._names.get(ofport))
 
     def host_ports(self, topology, network: str):
         """Port numbers of `network`'s host interfaces plugged in here."""

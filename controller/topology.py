@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Mapping, Optional, Tuple
 
 VIF, SIMULATED, HOST = 'vif', 'simulated', 'host'
@@ -101,9 +102,10 @@ class Topology:
     def interfaces_of(self, network: str):
         return list(self._by_network.get(network, ()))
 
-    def ports_on(self, datapath: str):
-        """Interfaces (vif and host) plugged into `datapath`, by port name."""
-        return dict(self._by_datapath.get(datapath, {}))
+    def ports_on(self, datapath: str) -> Mapping[str, Interface]:
+        """Interfaces (vif and host) plugged into `datapath`, by port name
+        (a read-only view of the index: no copy on the packet-in path)."""
+        return MappingProxyType(self._by_datapath.get(datapath, {}))
 
 
 def load_topology(path: str) -> Topology:

@@ -28,12 +28,10 @@ class DatapathView:
                 if port in self.ports}
 
     @cached_property
-    def _local_networks(self) -> Dict[str, Network]:
+    def local_networks(self) -> Dict[str, Network]:
+        """Networks with a port here, by name."""
         names = {self.topology.interfaces[i].network for i in self.local}
         return {n: self.topology.networks[n] for n in sorted(names)}
-
-    def local_networks(self) -> Dict[str, Network]:
-        return self._local_networks
 
     @cached_property
     def _simulated(self):

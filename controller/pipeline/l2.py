@@ -17,7 +17,7 @@ MULTICAST_BIT = ('01:00:00:00:00:00', '01:00:00:00:00:00')
 
 def l2_flows(view: DatapathView):
     yield flow(tables.L2, 0)                               # unknown unicast: drop
-    for net in view.local_networks().values():
+    for net in view.local_networks.values():
         yield flow(tables.L2, 50, (ToGroup(net.vni),), metadata=net.vni, eth_dst=MULTICAST_BIT)
 
 

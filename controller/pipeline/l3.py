@@ -30,7 +30,7 @@ LEARNED_PRIORITY = 50
 
 def local_links(view: DatapathView):
     """Route links with a router interface in a network that has ports here."""
-    local = view.local_networks()
+    local = view.local_networks
     return sorted(name for name in view.topology.route_links
                   if any(i.network in local
                          for i in routing.router_interfaces(view.topology, name)))
@@ -38,7 +38,7 @@ def local_links(view: DatapathView):
 
 def l3_flows(view: DatapathView):
     yield flow(tables.L3, 0, goto=tables.L2)
-    local = view.local_networks()
+    local = view.local_networks
     for link in local_links(view):
         for ingress in routing.router_interfaces(view.topology, link):
             if ingress.network in local:
@@ -88,7 +88,7 @@ def nexthop_flows(view: DatapathView):
 
 def router_services_flows(view: DatapathView):
     """Routers answer ping on all their interfaces; ARP replies to them are learned."""
-    local = view.local_networks()
+    local = view.local_networks
     for link in local_links(view):
         routers = routing.router_interfaces(view.topology, link)
         for ingress in routers:
@@ -111,7 +111,7 @@ def l3_meters(view: DatapathView):
 
 
 def _routed_networks(view):
-    local = view.local_networks()
+    local = view.local_networks
     names = set()
     for link in local_links(view):
         names.update(i.network for i in routing.router_interfaces(view.topology, link))

@@ -20,7 +20,7 @@ ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 
 def services_flows(view: DatapathView):
     yield flow(tables.SERVICES, 0, goto=tables.L3)
-    for net_name, net in view.local_networks().items():
+    for net_name, net in view.local_networks.items():
         for sim in view.simulated_in(net_name):
             yield arp_responder(net.vni, sim.mac, str(sim.ipv4))
             yield icmp_echo_responder(net.vni, sim.mac, str(sim.ipv4))

@@ -120,3 +120,14 @@ def test_a_second_sync_with_nothing_new_sends_nothing():
     dp.sent.clear()
     session.sync(overlapping(), 'port modified')
     assert dp.sent == []
+
+
+def test_the_interface_behind_a_port_number_follows_ports_being_replugged():
+    dp, session = ready_session()
+    topo = overlapping()
+    assert session.interface_at(topo, 2).name == 'vm2'
+    session.port_changed(Port(2, 'p-vm2'), deleted=True)
+    assert session.interface_at(topo, 2) is None
+    session.port_changed(Port(7, 'p-vm2'), deleted=False)
+    assert session.interface_at(topo, 7).name == 'vm2'
+    assert session.interface_at(topo, 99) is None
