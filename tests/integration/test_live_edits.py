@@ -3,12 +3,13 @@ import copy
 import os
 import re
 import signal
+import subprocess
 import time
 
 import yaml
 
 from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
-from tests.netlab import free_tcp_port, wait_for
+from tests.netlab import wait_for
 
 VISIBLE_WITHIN = 1.0     # seconds from saving the file to hosts seeing the change
 
@@ -60,22 +61,17 @@ def quick_ping(host, ip):
                             f'ping -c 1 -W 0.3 {ip}', check=False).returncode == 0
 
 
-def net1_flows(br):
-    """The flows of the untouched network, by cookie: (duration, n_packets)."""
-    vni_flows = {}
-    for f in br.dump_flows():
-        if 'metadata=0x' in f['match'] and f"metadata={hex(NET1_VNI[0])}" in f['match'] \
-                or f['match'] in NET1_PORT_MATCHES[0]:
-            vni_flows[f['cookie']] = (f['duration'], f['n_packets'])
-    return vni_flows
-
-
-NET1_VNI, NET1_PORT_MATCHES = [0], [set()]
+def flows_of(br, vni, ofports):
+    """One network's flows (matched on its network id or on one of its
+    ports), by cookie: (duration, n_packets)."""
+    mine = re.compile(rf'metadata={hex(vni)}\b|in_port=({"|".join(map(str, ofports))})\b')
+    return {f['cookie']: (f['duration'], f['n_packets']) for f in br.dump_flows()
+            if mine.search(f['match'])}
 
 
 def steady_ping(host, ip, seconds):
     return host.popen(['ping', '-i', '0.05', '-w', str(seconds), '-W', '1', ip],
-                      stdout=__import__('subprocess').PIPE)
+                      stdout=subprocess.PIPE)
 
 
 def ping_result(proc):
@@ -88,20 +84,15 @@ def ping_result(proc):
 def test_edits_apply_within_a_second_and_touch_nothing_else(lab):
     from controller.validate import default_vni
     s = base(lab)
-    port = free_tcp_port()
-    s.write()
-    br = s.make_bridge('br0', port)
-    vm1, vm2, vm3 = (s.make_host(n) for n in ('vm1', 'vm2', 'vm3'))
-    ctl = lab.controller(s.path, port=port)
-    br.wait_connected()
+    ctl = s.start(['vm1', 'vm2', 'vm3'])
+    br = s.bridges['br0']
+    vm1, vm2 = s.hosts['vm1'], s.hosts['vm2']
     wait_reachable(vm1, '172.16.1.2')
-    NET1_VNI[0] = default_vni('net1')
-    NET1_PORT_MATCHES[0] = {f['match'] for f in br.dump_flows()
-                            if re.search(rf'in_port={br.ofport(vm1.port)}\b|in_port={br.ofport(vm2.port)}\b', f['match'])}
+    net1 = (default_vni('net1'), [br.ofport(vm1.port), br.ofport(vm2.port)])
     edit = Editor(s)
     pinger = steady_ping(vm1, '172.16.1.2', 60)
     time.sleep(1)
-    before = net1_flows(br)
+    before = flows_of(br, *net1)
     assert len(before) > 10
 
     # 1. add an interface (its port is already plugged) -- saved by rename
@@ -155,8 +146,7 @@ def test_edits_apply_within_a_second_and_touch_nothing_else(lab):
     wait_for(lambda: 'connected: already in sync' in ctl.log_text().split('### netlab')[-1],
              timeout=10, what='the restarted controller to find the switch in sync')
 
-    after = net1_flows(br)
-    sent, got, out = ping_result(pinger) if pinger.poll() is not None else (None, None, None)
+    after = flows_of(br, *net1)
     pinger.send_signal(signal.SIGINT)
     sent, got, out = ping_result(pinger)
     assert sent > 100 and got == sent, f'the steady ping lost {sent - got} of {sent}:\n{out}'
