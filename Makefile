@@ -22,13 +22,13 @@ integration: setup
 bench: bench-dataplane bench-dhcp bench-scale
 
 bench-dataplane: setup
-	$(PY) bench/dataplane
+	$(PY) -m bench.dataplane
 
 bench-dhcp: setup
-	$(PY) bench/dhcp
+	$(PY) -m bench.dhcp
 
 bench-scale: setup
-	$(PY) bench/scale
+	$(PY) -m bench.scale
 
 check: setup
 	$(VENV)/bin/vnetctl check topologies/*.yml

@@ -15,10 +15,12 @@ from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_c
 from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
-from controller import openflow, options, topodiff
-from controller.errors import TopologyError
-from controller.packet_in import LearnNextHop, PacketInHandler, SendFrame, packet_out
-from controller.switch import SwitchSession
+from controller import options
+from controller.openflow import readback as openflow
+from controller.topology import diff as topodiff
+from controller.topology import TopologyError
+from controller.services.dispatch import LearnNextHop, PacketInHandler, SendFrame, packet_out
+from controller.openflow.session import SwitchSession
 from controller.topology import load_topology
 from controller.watch import POLL_SECONDS, FileWatch, file_digest
 

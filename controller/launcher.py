@@ -14,7 +14,7 @@ from os_ken import log as oslog  # noqa: F401  (registers --verbose and friends)
 from os_ken.controller import controller as _ofp_controller  # noqa: F401  (--ofp-* options)
 
 from controller import options
-from controller.errors import TopologyError
+from controller.topology import TopologyError
 from controller.topology import load_topology
 from controller.watch import file_digest
 

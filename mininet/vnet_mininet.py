@@ -60,8 +60,8 @@ if str(REPO_ROOT) not in sys.path:
     # package, so putting the repository first is safe.
     sys.path.insert(0, str(REPO_ROOT))
 
-from controller import routing  # noqa: E402
-from controller.errors import TopologyError  # noqa: E402
+from controller.topology import routing  # noqa: E402
+from controller.topology.errors import TopologyError  # noqa: E402
 from controller.topology import (HOST, ROUTER, SIMULATED, VIF, Interface, Topology,  # noqa: E402
                                  load_topology)
 

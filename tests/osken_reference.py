@@ -12,7 +12,7 @@ from typing import List, Tuple
 from os_ken.ofproto import nicira_ext
 
 from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
-from controller.reconcile import FlowKey, Plan
+from controller.openflow.reconcile import FlowKey, Plan
 
 ALL_ONES_64 = 0xffffffffffffffff
 

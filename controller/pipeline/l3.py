@@ -13,7 +13,7 @@ know goes to the controller (metered), which resolves it by ARP from the
 router interface and installs an idle-expiring flow of its own.
 """
 
-from controller import routing
+from controller.topology import routing
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.flows import (ARP_REPLY, ETH_TYPE_ARP, ETH_TYPE_IP, DecTtl, Meter, Move,

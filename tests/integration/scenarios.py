@@ -1,7 +1,7 @@
 """Topologies + lab hosts built together, so port names and MACs agree."""
 import yaml
 
-from tests.netlab import free_tcp_port, wait_for
+from lab import free_tcp_port, wait_for
 
 
 class Scenario:

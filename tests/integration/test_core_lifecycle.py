@@ -2,7 +2,7 @@
 import subprocess
 
 from tests.integration.scenarios import Scenario, gateway, overlapping_networks, vif, wait_reachable
-from tests.netlab import REPO_ROOT, free_tcp_port, wait_for
+from lab import REPO_ROOT, free_tcp_port, wait_for
 
 
 def test_a_port_plugged_in_after_the_controller_started_gets_its_flows(lab):

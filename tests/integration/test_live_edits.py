@@ -9,7 +9,7 @@ import time
 import yaml
 
 from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
-from tests.netlab import wait_for
+from lab import wait_for
 
 VISIBLE_WITHIN = 1.0     # seconds from saving the file to hosts seeing the change
 
@@ -82,7 +82,7 @@ def ping_result(proc):
 
 
 def test_edits_apply_within_a_second_and_touch_nothing_else(lab):
-    from controller.validate import default_vni
+    from controller.topology.validate import default_vni
     s = base(lab)
     ctl = s.start(['vm1', 'vm2', 'vm3'])
     br = s.bridges['br0']

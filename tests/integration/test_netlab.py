@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tests import netlab
-from tests.netlab import Lab, iperf3_tcp, parse_flow_line
+from lab import netlab
+from lab import Lab, iperf3_tcp, parse_flow_line
 
 
 def _exists(kind, name):
@@ -105,7 +105,7 @@ def test_crashed_run_is_cleaned_by_the_next_lab(tmp_path):
     code = r'''
 import os, sys, signal
 sys.path.insert(0, sys.argv[1])
-from tests.netlab import Lab
+from lab import Lab
 lab = Lab().start()
 br = lab.normal_bridge('x')
 h = lab.host('h', br, lab.ifname('x1'), '52:54:00:4e:4c:04', '172.31.98.4/24')

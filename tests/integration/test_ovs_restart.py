@@ -6,7 +6,7 @@ they affect every bridge on it: run them where nothing else uses OVS (CI).
 import subprocess
 
 from tests.integration.scenarios import overlapping_networks, wait_reachable
-from tests.netlab import wait_for
+from lab import wait_for
 
 OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl'
 OVS_SAVE = '/usr/share/openvswitch/scripts/ovs-save'

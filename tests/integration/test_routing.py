@@ -2,7 +2,7 @@
 import re
 
 from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
-from tests.netlab import iperf3_tcp
+from lab import iperf3_tcp
 
 
 def seed003(lab):

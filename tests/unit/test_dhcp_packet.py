@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.dhcp import packet as p
+from controller.packets import dhcp as p
 
 IP = ipaddress.IPv4Address
 

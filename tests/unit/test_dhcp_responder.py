@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.dhcp import packet as p
-from controller.dhcp.responder import Reply, network_plan, respond
+from controller.packets import dhcp as p
+from controller.services.dhcp import Reply, network_plan, respond
 from controller.topology import (Datapath, Interface, Network, Route, RouteLink, Topology,
                                  SIMULATED, VIF)
 from tests.unit.test_dhcp_packet import (DHCLIENT_DISCOVER, DHCLIENT_REQUEST, DNSMASQ_OFFER,

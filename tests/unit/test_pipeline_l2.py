@@ -2,7 +2,7 @@
 import pytest
 
 from controller.pipeline import compile_datapath
-from tests.ofsim import FakeSwitch, ports_of
+from controller.openflow.ofsim import FakeSwitch, ports_of
 from tests.unit.factories import ALL_PORTS, overlapping, topology, net, vif
 
 BROADCAST = 'ff:ff:ff:ff:ff:ff'

@@ -2,7 +2,7 @@
 from controller.pipeline import compile_datapath
 from controller.pipeline.flows import OFPP_CONTROLLER
 from controller.topology import HOST, Interface
-from tests.ofsim import FakeSwitch, ports_of
+from controller.openflow.ofsim import FakeSwitch, ports_of
 from tests.unit.factories import ALL_PORTS, net, overlapping, sim, topology, vif
 
 VM1, VM2 = '52:54:00:00:00:01', '52:54:00:00:00:02'

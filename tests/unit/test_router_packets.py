@@ -2,9 +2,9 @@
 import ipaddress
 import struct
 
-from controller.dhcp.packet import ip_checksum
-from controller.packets import Arp, arp_request, parse_arp, parse_ipv4, time_exceeded
-from controller.resolver import MAX_RETRY, Resolver
+from controller.packets.dhcp import ip_checksum
+from controller.packets.router import Arp, arp_request, parse_arp, parse_ipv4, time_exceeded
+from controller.services.resolver import MAX_RETRY, Resolver
 
 
 def ipv4_frame(src='172.16.1.1', dst='172.16.2.1', ttl=1, payload=b'12345678abcdef'):

@@ -4,7 +4,7 @@ import struct
 
 from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
 
-from controller.switch import READY, SwitchSession
+from controller.openflow.session import READY, SwitchSession
 from tests.unit.factories import overlapping
 
 

@@ -1,7 +1,7 @@
 """The one-line description of a topology change."""
 import dataclasses
 
-from controller.topodiff import describe
+from controller.topology.diff import describe
 from tests.unit.factories import overlapping, topology, vif
 
 

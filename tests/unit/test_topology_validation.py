@@ -10,11 +10,12 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from controller.errors import Problem, TopologyError
+from controller.topology.errors import Problem, TopologyError
 from controller.topology import (Datapath, Interface, Network, Route, RouteLink, Topology,
                                  load_topology)
-from controller.validate import assign_vnis, default_vni, validate_file, validate_text
-from controller import vnetctl, yamlsource
+from controller.topology.validate import assign_vnis, default_vni, validate_file, validate_text
+from controller.cli import main as vnetctl
+from controller.topology import yamlsource
 
 HERE = '# <-'
 

@@ -12,11 +12,11 @@ import struct
 import pytest
 from os_ken.ofproto import nicira_ext, ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
 
-from controller import wire
+from controller.openflow import wire
 from controller.pipeline import compile_datapath
 from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
-from controller.reconcile import Plan
-from controller.switch import BUNDLE_FLAGS
+from controller.openflow.reconcile import Plan
+from controller.openflow.session import BUNDLE_FLAGS
 from tests import osken_reference as ref
 from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
 from tests.unit.test_pipeline_port_security import with_dhcp
@@ -160,7 +160,7 @@ def test_bundle_adds_are_byte_identical_and_share_the_xid_with_their_inner_messa
 def test_a_whole_bundled_sync_is_the_same_byte_stream(monkeypatch):
     """What SwitchSession sends for a plan with everything in it."""
     import logging
-    from controller import switch
+    from controller.openflow import session as switch
     state = STATES[1]
     plan = Plan(meter_adds=list(state.meters.values()), group_adds=list(state.groups.values()),
                 flow_adds=list(state.flows.values()),
@@ -203,7 +203,7 @@ def test_a_whole_bundled_sync_is_the_same_byte_stream(monkeypatch):
 def test_a_learned_next_hop_is_byte_identical():
     from controller.pipeline.flows import LEARNED_COOKIE_TAG
     from controller.pipeline.l3 import learned_next_hop
-    from controller.resolver import LEARNED_IDLE_SECONDS
+    from controller.services.resolver import LEARNED_IDLE_SECONDS
     ip = ipaddress.IPv4Address('10.0.10.254')
     xid = next(_xids)
     f = learned_next_hop(110, ip, '52:54:00:aa:bb:cc')

@@ -4,8 +4,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from controller import yamlsource
-from controller.yamlsource import YamlList, YamlMap, line_at, load_yaml
+from controller.topology import yamlsource
+from controller.topology.yamlsource import YamlList, YamlMap, line_at, load_yaml
 
 
 def load(text):

@@ -1,8 +1,9 @@
 """The validated topology: an immutable model of topology file v1.
 
 Everything downstream (the flow pipeline, the DHCP responder, the Mininet
-builder) reads this model and never the YAML.  `load_topology` is the only
-way to get one from a file; it raises `TopologyError` with every problem.
+builder) reads this model and never the YAML.  `controller.topology.load_topology`
+is the only way to get one from a file; it raises `TopologyError` with every
+problem.  This module imports nothing of the project: validation builds it.
 """
 from __future__ import annotations
 
@@ -107,8 +108,3 @@ class Topology:
         (a read-only view of the index: no copy on the packet-in path)."""
         return MappingProxyType(self._by_datapath.get(datapath, {}))
 
-
-def load_topology(path: str) -> Topology:
-    """Read and validate a topology file; raise TopologyError listing every problem."""
-    from controller.validate import validate_file
-    return validate_file(path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from controller.topology import Topology
+from controller.topology.model import Topology
 
 SECTIONS = ('datapaths', 'networks', 'interfaces', 'route_links')
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import difflib
 from typing import Any, Dict, List, Optional, Sequence
 
-from controller.errors import Problem
-from controller.validate_values import Invalid, Parser, check_name, describe
-from controller.yamlsource import YamlList, YamlMap, join_path
+from controller.topology.errors import Problem
+from controller.topology.values import Invalid, Parser, check_name, describe
+from controller.topology.yamlsource import YamlList, YamlMap, join_path
 
 
 _ABSENT = object()

@@ -78,7 +78,7 @@ __all__ = [
     'REPO_ROOT', 'VNET_COOKIE', 'NetlabError', 'GiveUp', 'Lab', 'Bridge', 'Host',
     'Controller', 'wait_for', 'free_tcp_port', 'ofctl', 'dump_flows',
     'dump_groups', 'wait_for_flows', 'iperf3_tcp', 'parse_flow_line',
-    'check_environment',
+    'check_environment', 'sh', 'cleanup_stale', 'sweep_prefix',
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -47,7 +47,7 @@ except ImportError:         # pragma: no cover - depends on the PyYAML build
 if not getattr(yaml, '__with_libyaml__', False):    # pragma: no cover
     _CParser = None
 
-from controller.errors import Problem
+from controller.topology.errors import Problem
 
 
 class YamlMap(dict):

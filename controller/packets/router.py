@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from controller.dhcp.packet import ip_checksum, mac_to_bytes, mac_to_str
+from controller.packets.dhcp import ip_checksum, mac_to_bytes, mac_to_str
 from controller.pipeline.flows import ARP_REQUEST, ETH_TYPE_ARP, ETH_TYPE_IP
 
 ETH_HEADER = struct.Struct('!6s6sH')

@@ -67,9 +67,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import yaml  # noqa: E402
 
-from controller.dhcp import packet as p  # noqa: E402
+from controller.packets import dhcp as p  # noqa: E402
 from controller.topology import load_topology  # noqa: E402
-from tests.netlab import (  # noqa: E402
+from lab import (  # noqa: E402
     Lab, NetlabError, check_environment, free_tcp_port, sh, wait_for,
 )
 

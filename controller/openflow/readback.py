@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from controller.pipeline.flows import Group, Meter, Output, SetField, ToGroup
-from controller.reconcile import FlowKey
+from controller.openflow.reconcile import FlowKey
 
 
 def canonical_match(ofpmatch) -> tuple:

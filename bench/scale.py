@@ -98,7 +98,7 @@ from typing import Any, Callable, Optional
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.netlab import (  # noqa: E402
+from lab import (  # noqa: E402
     VNET_COOKIE, Controller, GiveUp, Lab, NetlabError, check_environment,
     free_tcp_port, wait_for,
 )
@@ -484,7 +484,7 @@ class PrivateOvs(SharedOvs):
                  what='the private ovsdb-server')
         run(['ovs-vsctl', f'--db=unix:{d / "db.sock"}', '--no-wait', 'init'])
         # the namespace is recorded as a netlab "host" so a crashed run is swept too
-        from tests.netlab import Host
+        from lab import Host
         self.lab.hosts.append(Host(self.lab, 'ovs', self.ns, None, '', '', None, None))
         self.lab._save()
         run(['ip', 'netns', 'add', self.ns])
@@ -633,7 +633,7 @@ class SizeRun:
     # -- 1. the pure layer ---------------------------------------------------
     def pure(self) -> None:
         from controller.pipeline import compile_datapath
-        from controller.validate import validate_file
+        from controller.topology.validate import validate_file
         self.base_path.write_text(self.topo_text)
         budget = self.args.pure_budget
         val, topo = [], None

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from controller.topology import Interface, Topology
+from controller.topology.model import Interface, Topology
 
 
 @dataclass(frozen=True)

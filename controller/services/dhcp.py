@@ -40,7 +40,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
-from controller.dhcp import packet as p
+from controller.packets import dhcp as p
 from controller.topology import DHCP, ROUTER, SIMULATED, Interface, Topology
 
 __all__ = ['Reply', 'respond', 'network_plan', 'NetworkPlan']

@@ -16,11 +16,12 @@ import logging
 from dataclasses import dataclass
 from typing import List
 
-from controller import packets, routing
-from controller.dhcp.responder import respond
+from controller.packets import router as packets
+from controller.topology import routing
+from controller.services.dhcp import respond
 from controller.pipeline import tables
 from controller.pipeline.flows import ARP_REPLY
-from controller.resolver import Resolver
+from controller.services.resolver import Resolver
 from controller.topology import ROUTER, Topology
 
 _INFO_KINDS = {'OFFER', 'ACK', 'NAK'}

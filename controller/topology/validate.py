@@ -1,6 +1,6 @@
 """Topology file v1 -> `Topology`, or `TopologyError` with every problem at once.
 
-    validate_file(path)               the file on disk (what load_topology uses)
+    load_topology(path)               the file on disk
     validate_text(text, source_name)  the same for text in hand (tests, reloads)
     default_vni(name)                 the VNI a network gets when it names none
 
@@ -14,15 +14,15 @@ from __future__ import annotations
 import zlib
 from typing import Dict, Iterable, Mapping
 
-from controller.errors import Problem, TopologyError
-from controller.topology import Datapath, Interface, Network, Route, RouteLink, Topology
-from controller.validate_entry import Report
-from controller.validate_rules import Sections, read_sections
-from controller.validate_values import VNI_MAX
-from controller.yamlsource import load_yaml
+from controller.topology.errors import Problem, TopologyError
+from controller.topology.model import Datapath, Interface, Network, Route, RouteLink, Topology
+from controller.topology.entries import Report
+from controller.topology.rules import Sections, read_sections
+from controller.topology.values import VNI_MAX
+from controller.topology.yamlsource import load_yaml
 
 
-def validate_file(path: str) -> Topology:
+def load_topology(path: str) -> Topology:
     """Read and validate the topology file at `path`."""
     try:
         with open(path, 'rb') as f:
@@ -37,6 +37,9 @@ def validate_file(path: str) -> Topology:
         raise TopologyError([Problem(str(path), line, '',
                                      'not UTF-8 text (byte {:#04x})'.format(raw[exc.start]))]) from None
     return validate_text(text, str(path))
+
+
+validate_file = load_topology     # the name vnetctl and the tests know it by
 
 
 def validate_text(text: str, source_name: str = '<text>') -> Topology:

@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import yaml  # noqa: E402
 
-from tests.netlab import (  # noqa: E402
+from lab import (  # noqa: E402
     Bridge, Controller, Host, Lab, NetlabError, check_environment,
     free_tcp_port, iperf3_tcp, wait_for, wait_for_flows,
 )

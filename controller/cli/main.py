@@ -8,9 +8,9 @@ import argparse
 import sys
 from typing import List, Optional, TextIO
 
-from controller.errors import TopologyError
+from controller.topology import TopologyError
 from controller.topology import Topology
-from controller.validate import validate_file
+from controller.topology.validate import validate_file
 
 
 def main(argv: Optional[List[str]] = None) -> int:

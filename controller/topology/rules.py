@@ -12,9 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from controller.topology import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
-from controller.validate_entry import Entry, Report
-from controller.validate_values import (
+from controller.topology.model import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
+from controller.topology.entries import Entry, Report
+from controller.topology.values import (
     LEASE_MAX, LEASE_MIN, NETWORK_MAX_PREFIXLEN, VNI_MAX, choice, integer, known_names_hint,
     parse_domain_name, parse_dpid, parse_ipv4_address, parse_mac, parse_port, prefix, reference)
 
