@@ -10,7 +10,7 @@ setup:
 demo: setup
 	$(PY) mininet/vnet_mininet.py --demo topologies/default.yml
 
-test: setup
+test: setup check
 	$(VENV)/bin/pytest -q tests
 
 unit: setup
@@ -30,7 +30,11 @@ bench-dhcp: setup
 bench-scale: setup
 	$(PY) -m bench.scale
 
+# Lint, types, the import direction between layers, and the example topologies.
 check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q tests/unit/test_layers.py
 	$(VENV)/bin/vnetctl check topologies/*.yml
 
 clean:

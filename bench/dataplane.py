@@ -62,8 +62,16 @@ sys.path.insert(0, str(REPO_ROOT))
 import yaml  # noqa: E402
 
 from lab import (  # noqa: E402
-    Bridge, Controller, Host, Lab, NetlabError, check_environment,
-    free_tcp_port, iperf3_tcp, wait_for, wait_for_flows,
+    Bridge,
+    Controller,
+    Host,
+    Lab,
+    NetlabError,
+    check_environment,
+    free_tcp_port,
+    iperf3_tcp,
+    wait_for,
+    wait_for_flows,
 )
 
 NOISY_SPREAD = 1.25   # max/min of one side's runs above this: say so

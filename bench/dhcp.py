@@ -70,7 +70,12 @@ import yaml  # noqa: E402
 from controller.packets import dhcp as p  # noqa: E402
 from controller.topology import load_topology  # noqa: E402
 from lab import (  # noqa: E402
-    Lab, NetlabError, check_environment, free_tcp_port, sh, wait_for,
+    Lab,
+    NetlabError,
+    check_environment,
+    free_tcp_port,
+    sh,
+    wait_for,
 )
 
 TARGET_P99_MS = 5.0

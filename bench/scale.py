@@ -99,8 +99,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from lab import (  # noqa: E402
-    VNET_COOKIE, Controller, GiveUp, Lab, NetlabError, check_environment,
-    free_tcp_port, wait_for,
+    VNET_COOKIE,
+    Controller,
+    GiveUp,
+    Lab,
+    NetlabError,
+    check_environment,
+    free_tcp_port,
+    wait_for,
 )
 
 DEFAULT_SIZES = (100, 1000, 10000)

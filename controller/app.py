@@ -17,11 +17,10 @@ from os_ken.ofproto import ofproto_v1_3
 
 from controller import options
 from controller.openflow import readback as openflow
-from controller.topology import diff as topodiff
-from controller.topology import TopologyError
-from controller.services.dispatch import LearnNextHop, PacketInHandler, SendFrame, packet_out
 from controller.openflow.session import SwitchSession
-from controller.topology import load_topology
+from controller.services.dispatch import LearnNextHop, PacketInHandler, SendFrame, packet_out
+from controller.topology import TopologyError, load_topology
+from controller.topology import diff as topodiff
 from controller.watch import POLL_SECONDS, FileWatch, file_digest
 
 LOG = logging.getLogger('vnet')

@@ -9,13 +9,12 @@ import logging
 import sys
 
 from os_ken import cfg
-from os_ken.base.app_manager import AppManager  # before controller: import cycle
 from os_ken import log as oslog  # noqa: F401  (registers --verbose and friends)
+from os_ken.base.app_manager import AppManager  # before controller: import cycle
 from os_ken.controller import controller as _ofp_controller  # noqa: F401  (--ofp-* options)
 
 from controller import options
-from controller.topology import TopologyError
-from controller.topology import load_topology
+from controller.topology import TopologyError, load_topology
 from controller.watch import file_digest
 
 CONF = cfg.CONF

@@ -60,10 +60,17 @@ if str(REPO_ROOT) not in sys.path:
     # package, so putting the repository first is safe.
     sys.path.insert(0, str(REPO_ROOT))
 
-from controller.topology import routing  # noqa: E402
+from controller.topology import (  # noqa: E402
+    HOST,
+    ROUTER,
+    SIMULATED,
+    VIF,
+    Interface,
+    Topology,
+    load_topology,
+    routing,  # noqa: E402
+)
 from controller.topology.errors import TopologyError  # noqa: E402
-from controller.topology import (HOST, ROUTER, SIMULATED, VIF, Interface, Topology,  # noqa: E402
-                                 load_topology)
 
 PROG = 'vnet_mininet'
 DEFAULT_CONTROLLER_PORT = 6633

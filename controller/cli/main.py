@@ -8,8 +8,7 @@ import argparse
 import sys
 from typing import List, Optional, TextIO
 
-from controller.topology import TopologyError
-from controller.topology import Topology
+from controller.topology import Topology, TopologyError
 from controller.topology.validate import validate_file
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Dict, Iterable, List, Tuple
 
-from controller.pipeline.flows import (DecTtl, Flow, Group, Move, OFPP_IN_PORT, Output,
-                                       SetField, ToGroup)
+from controller.pipeline.flows import OFPP_IN_PORT, DecTtl, Flow, Group, Move, Output, SetField, ToGroup
 
 # field -> (prerequisite field, allowed values)
 PREREQUISITES = {
@@ -20,7 +19,8 @@ PREREQUISITES = {
     'arp_tpa': ('eth_type', {0x0806}), 'arp_sha': ('eth_type', {0x0806}),
     'arp_tha': ('eth_type', {0x0806}),
     'ipv4_src': ('eth_type', {0x0800}), 'ipv4_dst': ('eth_type', {0x0800}),
-    'ip_proto': ('eth_type', {0x0800, 0x86dd}), 'nw_ttl': ('eth_type', {0x0800, 0x86dd}), 'ip_dscp': ('eth_type', {0x0800, 0x86dd}),
+    'ip_proto': ('eth_type', {0x0800, 0x86dd}), 'nw_ttl': ('eth_type', {0x0800, 0x86dd}),
+    'ip_dscp': ('eth_type', {0x0800, 0x86dd}),
     'icmpv4_type': ('ip_proto', {1}), 'icmpv4_code': ('ip_proto', {1}),
     'udp_src': ('ip_proto', {17}), 'udp_dst': ('ip_proto', {17}),
     'tcp_src': ('ip_proto', {6}), 'tcp_dst': ('ip_proto', {6}),

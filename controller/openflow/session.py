@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from controller.openflow import readback as openflow
 from controller.openflow import wire
+from controller.openflow.reconcile import Installed, Plan, plan_changes
 from controller.pipeline import DesiredState, compile_datapath
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, LEARNED_COOKIE_TAG
 from controller.pipeline.l3 import learned_next_hop
-from controller.openflow.reconcile import Installed, Plan, plan_changes
 from controller.services.resolver import LEARNED_IDLE_SECONDS
 from controller.topology import HOST
 

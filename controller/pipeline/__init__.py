@@ -15,8 +15,12 @@ from controller.pipeline.context import DatapathView
 from controller.pipeline.flows import Flow, Group, Meter
 from controller.pipeline.l2 import flood_groups, host_port_flows, l2_flows, l2_port_flows
 from controller.pipeline.l3 import l3_flows, l3_meters, nexthop_flows, router_services_flows
-from controller.pipeline.port_security import (has_dhcp, port_security_flows,
-                                                port_security_meters, port_security_port_flows)
+from controller.pipeline.port_security import (
+    has_dhcp,
+    port_security_flows,
+    port_security_meters,
+    port_security_port_flows,
+)
 from controller.pipeline.services import services_flows
 from controller.topology import Topology
 

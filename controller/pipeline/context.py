@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Dict, Mapping
 
-from controller.topology import Interface, Network, Topology, SIMULATED
+from controller.topology import SIMULATED, Interface, Network, Topology
 
 
 @dataclass(frozen=True)

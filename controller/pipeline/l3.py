@@ -13,13 +13,23 @@ know goes to the controller (metered), which resolves it by ARP from the
 router interface and installs an idle-expiring flow of its own.
 """
 
-from controller.topology import routing
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import (ARP_REPLY, ETH_TYPE_ARP, ETH_TYPE_IP, DecTtl, Meter, Move,
-                                       Flow, OFPP_CONTROLLER, Output, SetField, flow)
+from controller.pipeline.flows import (
+    ARP_REPLY,
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    OFPP_CONTROLLER,
+    DecTtl,
+    Flow,
+    Meter,
+    Move,
+    Output,
+    SetField,
+    flow,
+)
 from controller.pipeline.services import icmp_echo_responder
-from controller.topology import PHYSICAL, SIMULATED
+from controller.topology import PHYSICAL, SIMULATED, routing
 
 TTL_METER, RESOLVE_METER = 0xfffe0001, 0xfffe0002   # out of the port-number range
 PUNT_RATE_PPS, PUNT_BURST = 20, 20

@@ -14,8 +14,15 @@ An interface without an ipv4 gets the DHCP rules but no address checks.
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import (ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_UDP, Meter,
-                                       OFPP_CONTROLLER, Output, flow)
+from controller.pipeline.flows import (
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    IP_PROTO_UDP,
+    OFPP_CONTROLLER,
+    Meter,
+    Output,
+    flow,
+)
 from controller.topology import DHCP, VIF
 
 DHCP_SERVER_PORT, DHCP_CLIENT_PORT = 67, 68

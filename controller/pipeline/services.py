@@ -12,8 +12,18 @@ both: output IN_PORT
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import (ARP_REPLY, ARP_REQUEST, ETH_TYPE_ARP, ETH_TYPE_IP,
-                                       IP_PROTO_ICMP, Move, OFPP_IN_PORT, Output, SetField, flow)
+from controller.pipeline.flows import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    IP_PROTO_ICMP,
+    OFPP_IN_PORT,
+    Move,
+    Output,
+    SetField,
+    flow,
+)
 
 ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 

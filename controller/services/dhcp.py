@@ -102,7 +102,7 @@ def _prefixes_behind(topology: Topology, router: Interface) -> List[ipaddress.IP
     """Destination prefixes of the other routes on every route link that
     routes through `router`."""
     found = []
-    for link in sorted(topology.route_links.values(), key=lambda l: l.name):
+    for link in sorted(topology.route_links.values(), key=lambda rl: rl.name):
         if not any(r.interface == router.name for r in link.routes):
             continue
         for route in link.routes:
@@ -325,7 +325,7 @@ def _size_limit(msg: p.DhcpMessage) -> int:
 
 def _encoded_len(options: List[Tuple[int, bytes]]) -> int:
     total = 1   # End
-    for code, value in options:
+    for _code, value in options:
         total += len(value) + 2 * max(1, -(-len(value) // 255))
     return total + 3   # option 53
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import List
 
 from controller.packets import router as packets
-from controller.topology import routing
-from controller.services.dhcp import respond
 from controller.pipeline import tables
 from controller.pipeline.flows import ARP_REPLY
+from controller.services.dhcp import respond
 from controller.services.resolver import Resolver
-from controller.topology import ROUTER, Topology
+from controller.topology import ROUTER, Topology, routing
 
 _INFO_KINDS = {'OFFER', 'ACK', 'NAK'}
 _INFO_WORDS = ('RELEASE', 'DECLINE')

@@ -11,8 +11,21 @@ The bottom layer beside `controller.packets`: it imports nothing else of
 the controller.
 """
 from controller.topology.errors import Problem, TopologyError
-from controller.topology.model import (DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL,
-                                       Datapath, Interface, Network, Route, RouteLink, Topology)
+from controller.topology.model import (
+                                       DHCP,
+                                       HOST,
+                                       PHYSICAL,
+                                       ROUTER,
+                                       SIMULATED,
+                                       VIF,
+                                       VIRTUAL,
+                                       Datapath,
+                                       Interface,
+                                       Network,
+                                       Route,
+                                       RouteLink,
+                                       Topology,
+)
 from controller.topology.validate import load_topology, validate_file, validate_text
 
 __all__ = ['DHCP', 'HOST', 'PHYSICAL', 'ROUTER', 'SIMULATED', 'VIF', 'VIRTUAL', 'Datapath',

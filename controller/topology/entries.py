@@ -16,7 +16,6 @@ from controller.topology.errors import Problem
 from controller.topology.values import Invalid, Parser, check_name, describe
 from controller.topology.yamlsource import YamlList, YamlMap, join_path
 
-
 _ABSENT = object()
 
 

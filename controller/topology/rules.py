@@ -12,11 +12,24 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from controller.topology.model import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
 from controller.topology.entries import Entry, Report
+from controller.topology.model import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
 from controller.topology.values import (
-    LEASE_MAX, LEASE_MIN, NETWORK_MAX_PREFIXLEN, VNI_MAX, choice, integer, known_names_hint,
-    parse_domain_name, parse_dpid, parse_ipv4_address, parse_mac, parse_port, prefix, reference)
+    LEASE_MAX,
+    LEASE_MIN,
+    NETWORK_MAX_PREFIXLEN,
+    VNI_MAX,
+    choice,
+    integer,
+    known_names_hint,
+    parse_domain_name,
+    parse_dpid,
+    parse_ipv4_address,
+    parse_mac,
+    parse_port,
+    prefix,
+    reference,
+)
 
 TOP_KEYS = ('datapaths', 'networks', 'interfaces', 'route_links')
 DATAPATH_KEYS = ('dpid', 'tunnel_ip')

@@ -14,9 +14,9 @@ from __future__ import annotations
 import zlib
 from typing import Dict, Iterable, Mapping
 
+from controller.topology.entries import Report
 from controller.topology.errors import Problem, TopologyError
 from controller.topology.model import Datapath, Interface, Network, Route, RouteLink, Topology
-from controller.topology.entries import Report
 from controller.topology.rules import Sections, read_sections
 from controller.topology.values import VNI_MAX
 from controller.topology.yamlsource import load_yaml

@@ -35,9 +35,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 from yaml.constructor import ConstructorError
-from yaml.events import (DocumentEndEvent, DocumentStartEvent, MappingEndEvent,
-                         MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent,
-                         StreamEndEvent, StreamStartEvent)
+from yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 from yaml.nodes import MappingNode, SequenceNode
 
 try:                        # libyaml's C parser, when PyYAML was built with it

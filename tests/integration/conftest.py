@@ -36,8 +36,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from lab import netlab  # noqa: E402
-from lab import Controller, Lab  # noqa: E402
+from lab import (  # noqa: E402
+    Controller,
+    Lab,
+    netlab,  # noqa: E402
+)
 
 _HERE = Path(__file__).resolve().parent
 _LOG_LIMIT = 200_000  # characters of a controller log attached to a report

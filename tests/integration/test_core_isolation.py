@@ -1,7 +1,7 @@
 """Core: virtual networks on real OVS, isolated even with overlapping addresses."""
 
-from tests.integration.scenarios import overlapping_networks, wait_reachable
 from lab import iperf3_tcp
+from tests.integration.scenarios import overlapping_networks, wait_reachable
 
 
 def start(lab, scenario, hosts=('vm1', 'vm2', 'vm3', 'vm4')):

@@ -1,8 +1,8 @@
 """Core: order never matters, several bridges, only our flows are touched."""
 import subprocess
 
-from tests.integration.scenarios import Scenario, gateway, overlapping_networks, vif, wait_reachable
 from lab import REPO_ROOT, free_tcp_port, wait_for
+from tests.integration.scenarios import Scenario, gateway, overlapping_networks, vif, wait_reachable
 
 
 def test_a_port_plugged_in_after_the_controller_started_gets_its_flows(lab):

@@ -1,10 +1,15 @@
 """The simulated DHCP responder, with stock clients on real OVS."""
 import signal
 
-from tests.integration.dhcp_clients import (client_script, dhclient_once, parse_events,
-                                            udhcpc_once, wait_for_event)
-from tests.integration.scenarios import Scenario, gateway, vif
 from lab import free_tcp_port
+from tests.integration.dhcp_clients import (
+    client_script,
+    dhclient_once,
+    parse_events,
+    udhcpc_once,
+    wait_for_event,
+)
+from tests.integration.scenarios import Scenario, gateway, vif
 
 
 def dhcp_scenario(lab):
@@ -140,6 +145,7 @@ def malformed_requests(mac, count):
     """Frames OVS sees as UDP 68->67 whose DHCP part is broken in many ways."""
     import random
     import struct
+
     from controller.packets import dhcp as p
     rnd = random.Random(7)
     good = p.build_request(p.DISCOVER, 0x1234, mac)

@@ -8,8 +8,8 @@ import time
 
 import yaml
 
-from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
 from lab import wait_for
+from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
 
 VISIBLE_WITHIN = 1.0     # seconds from saving the file to hosts seeing the change
 

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from lab import netlab
-from lab import Lab, iperf3_tcp, parse_flow_line
+from lab import Lab, iperf3_tcp, netlab, parse_flow_line
 
 
 def _exists(kind, name):

@@ -5,8 +5,8 @@ they affect every bridge on it: run them where nothing else uses OVS (CI).
 """
 import subprocess
 
-from tests.integration.scenarios import overlapping_networks, wait_reachable
 from lab import wait_for
+from tests.integration.scenarios import overlapping_networks, wait_reachable
 
 OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl'
 OVS_SAVE = '/usr/share/openvswitch/scripts/ovs-save'

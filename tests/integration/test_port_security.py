@@ -2,7 +2,6 @@
 from tests.integration.scenarios import gateway, overlapping_networks, wait_reachable
 
 
-
 def start(lab, scenario, hosts=('vm1', 'vm2')):
     ctl = scenario.start(hosts)
     br = scenario.bridges['br0']

@@ -1,8 +1,8 @@
 """Routing through route links on real OVS: seed 003 and seed 000."""
 import re
 
-from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
 from lab import iperf3_tcp
+from tests.integration.scenarios import Scenario, gateway, vif, wait_reachable
 
 
 def seed003(lab):

@@ -1,7 +1,7 @@
 """Topologies built directly from the model, for tests of the pure layers."""
 import ipaddress
 
-from controller.topology import (Datapath, Interface, Network, Topology, SIMULATED, VIF)
+from controller.topology import SIMULATED, VIF, Datapath, Interface, Network, Topology
 
 
 def net(name, cidr, vni):
@@ -49,6 +49,7 @@ def routed():
     route to 10.0.10.254 on the LAN.
     """
     import ipaddress as ip
+
     from controller.topology import HOST, PHYSICAL, Interface, Route, RouteLink
     lan = Network(name='lan', ipv4=ip.IPv4Network('10.0.10.0/24'), vni=110, mode=PHYSICAL)
     ifaces = [

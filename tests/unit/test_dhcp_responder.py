@@ -8,10 +8,15 @@ from hypothesis import strategies as st
 
 from controller.packets import dhcp as p
 from controller.services.dhcp import Reply, network_plan, respond
-from controller.topology import (Datapath, Interface, Network, Route, RouteLink, Topology,
-                                 SIMULATED, VIF)
-from tests.unit.test_dhcp_packet import (DHCLIENT_DISCOVER, DHCLIENT_REQUEST, DNSMASQ_OFFER,
-                                         REAL_REQUESTS, UDHCPC_DISCOVER, UDHCPC_REQUEST)
+from controller.topology import SIMULATED, VIF, Datapath, Interface, Network, Route, RouteLink, Topology
+from tests.unit.test_dhcp_packet import (
+    DHCLIENT_DISCOVER,
+    DHCLIENT_REQUEST,
+    DNSMASQ_OFFER,
+    REAL_REQUESTS,
+    UDHCPC_DISCOVER,
+    UDHCPC_REQUEST,
+)
 
 IP = ipaddress.IPv4Address
 NET = ipaddress.IPv4Network

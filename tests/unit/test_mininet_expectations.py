@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.topology import (Datapath, Interface, Network, Route, RouteLink, Topology,
-                                 load_topology)
+from controller.topology import Datapath, Interface, Network, Route, RouteLink, Topology, load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 

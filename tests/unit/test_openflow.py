@@ -1,11 +1,12 @@
 """Flow data -> os-ken messages, and what a switch reports back -> flow keys."""
-from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.openflow import readback as openflow
 from controller.openflow import wire
-from tests import osken_reference as ref
-from controller.pipeline import compile_datapath
 from controller.openflow.reconcile import Plan
+from controller.pipeline import compile_datapath
+from tests import osken_reference as ref
 from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
 
 

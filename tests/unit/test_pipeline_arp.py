@@ -1,6 +1,6 @@
 """ARP requests for simulated interfaces are answered by the datapath itself."""
-from controller.pipeline import compile_datapath
 from controller.openflow.ofsim import FakeSwitch, ports_of
+from controller.pipeline import compile_datapath
 from tests.unit.factories import ALL_PORTS, overlapping
 
 BROADCAST = 'ff:ff:ff:ff:ff:ff'

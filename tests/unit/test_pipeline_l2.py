@@ -1,9 +1,9 @@
 """The compiled pipeline, executed by the table simulator: L2 and isolation."""
 import pytest
 
-from controller.pipeline import compile_datapath
 from controller.openflow.ofsim import FakeSwitch, ports_of
-from tests.unit.factories import ALL_PORTS, overlapping, topology, net, vif
+from controller.pipeline import compile_datapath
+from tests.unit.factories import ALL_PORTS, net, overlapping, topology, vif
 
 BROADCAST = 'ff:ff:ff:ff:ff:ff'
 

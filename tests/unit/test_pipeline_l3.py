@@ -1,7 +1,7 @@
 """Routing through route links, executed by the table simulator."""
+from controller.openflow.ofsim import FakeSwitch, ports_of
 from controller.pipeline import compile_datapath
 from controller.pipeline.flows import OFPP_CONTROLLER
-from controller.openflow.ofsim import FakeSwitch, ports_of
 from tests.unit.factories import ROUTED_PORTS, routed
 
 A1, B1, C1 = '52:54:00:00:01:01', '52:54:00:00:02:01', '52:54:00:00:03:01'

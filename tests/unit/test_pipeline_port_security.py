@@ -1,8 +1,8 @@
 """Source checks on vif ports, DHCP to the controller, ping answered in the datapath."""
+from controller.openflow.ofsim import FakeSwitch, ports_of
 from controller.pipeline import compile_datapath
 from controller.pipeline.flows import OFPP_CONTROLLER
 from controller.topology import HOST, Interface
-from controller.openflow.ofsim import FakeSwitch, ports_of
 from tests.unit.factories import ALL_PORTS, net, overlapping, sim, topology, vif
 
 VM1, VM2 = '52:54:00:00:00:01', '52:54:00:00:00:02'

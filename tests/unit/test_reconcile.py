@@ -1,6 +1,6 @@
 """Desired vs installed: the plan is minimal and converges."""
-from controller.pipeline import compile_datapath
 from controller.openflow.reconcile import Installed, plan_changes
+from controller.pipeline import compile_datapath
 from tests.unit.factories import ALL_PORTS, net, overlapping, topology, vif
 
 
@@ -103,6 +103,7 @@ def test_groups_of_networks_that_left_the_switch_are_deleted_after_their_flows()
 
 def test_a_compile_reusing_remembered_port_flows_equals_a_compile_from_scratch():
     import dataclasses
+
     from controller import pipeline  # noqa: F401
     before, ports = scaled(50)
     compile_datapath(before, 'br0', ports)                  # warms the per-port memo

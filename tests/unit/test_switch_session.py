@@ -2,7 +2,8 @@
 import logging
 import struct
 
-from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.openflow.session import READY, SwitchSession
 from tests.unit.factories import overlapping

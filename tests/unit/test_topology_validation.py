@@ -8,14 +8,22 @@ import string
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from controller.topology.errors import Problem, TopologyError
-from controller.topology import (Datapath, Interface, Network, Route, RouteLink, Topology,
-                                 load_topology)
-from controller.topology.validate import assign_vnis, default_vni, validate_file, validate_text
 from controller.cli import main as vnetctl
-from controller.topology import yamlsource
+from controller.topology import (
+    Datapath,
+    Interface,
+    Network,
+    Route,
+    RouteLink,
+    Topology,
+    load_topology,
+    yamlsource,
+)
+from controller.topology.errors import Problem, TopologyError
+from controller.topology.validate import assign_vnis, default_vni, validate_file, validate_text
 
 HERE = '# <-'
 

@@ -10,13 +10,15 @@ import itertools
 import struct
 
 import pytest
-from os_ken.ofproto import nicira_ext, ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
+from os_ken.ofproto import nicira_ext
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.openflow import wire
-from controller.pipeline import compile_datapath
-from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
 from controller.openflow.reconcile import Plan
 from controller.openflow.session import BUNDLE_FLAGS
+from controller.pipeline import compile_datapath
+from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
 from tests import osken_reference as ref
 from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
 from tests.unit.test_pipeline_port_security import with_dhcp
@@ -160,6 +162,7 @@ def test_bundle_adds_are_byte_identical_and_share_the_xid_with_their_inner_messa
 def test_a_whole_bundled_sync_is_the_same_byte_stream(monkeypatch):
     """What SwitchSession sends for a plan with everything in it."""
     import logging
+
     from controller.openflow import session as switch
     state = STATES[1]
     plan = Plan(meter_adds=list(state.meters.values()), group_adds=list(state.groups.values()),

@@ -2,7 +2,8 @@
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.topology import yamlsource
 from controller.topology.yamlsource import YamlList, YamlMap, line_at, load_yaml
