@@ -1,13 +1,15 @@
 """The os-ken application: a thin shell over the pure layers.
 
-It turns switch events into calls on SwitchSession, and topology file
-changes into a reload that every session syncs to.  Everything runs in the
-app's one event thread (the file watcher only posts an event), so a reload
-never races a switch event.  Start it with `ryu-manager controller.app`.
+It turns switch events into calls on SwitchSession, packet-ins into calls
+on the services registry, and topology file changes into a reload that
+every session syncs to.  Everything runs in the app's one event thread (the
+file watcher only posts an event), so a reload never races a switch event.
+Start it with `ryu-manager controller.app`.
 """
 import logging
 import signal
 import time
+from typing import Dict, Optional
 
 from os_ken.base import app_manager
 from os_ken.controller import event, ofp_event
@@ -16,15 +18,17 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
 from controller import options
-from controller.openflow import readback as openflow
-from controller.openflow.session import SwitchSession
-from controller.services.dispatch import LearnNextHop, PacketInHandler, SendFrame, packet_out
+from controller.openflow import readback
+from controller.openflow.session import State, SwitchSession
+from controller.pipeline import Compiler
+from controller.pipeline.punt import REASON_REG
+from controller.services import PacketIn, build_registry
+from controller.services.actions import InstallFlow, SendFrame
 from controller.topology import TopologyError, load_topology
-from controller.topology import diff as topodiff
+from controller.topology.diff import describe
 from controller.watch import POLL_SECONDS, FileWatch, file_digest
 
 LOG = logging.getLogger('vnet')
-MAX_RESYNCS_AFTER_ERRORS = 3
 
 
 class EventTopologyFile(event.EventBase):
@@ -35,21 +39,24 @@ class VnetApp(app_manager.OSKenApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
     def __init__(self, *args, **kwargs):
+        preloaded: Optional[options.Preloaded] = kwargs.pop(options.PRELOADED_CONTEXT, None)
         super().__init__(*args, **kwargs)
         options.register(self.CONF)
         self.topology_path = options.topology_path(self.CONF)
         digest = file_digest(self.topology_path)
-        self.topology = (options.take_over(self.topology_path, digest)
+        self.topology = ((preloaded and preloaded.topology_for(self.topology_path, digest))
                          or load_topology(self.topology_path))
-        self.sessions = {}
-        self.strangers = {}           # dpid -> datapath connected but not in the topology
+        self.compiler = Compiler()
+        self.sessions: Dict[int, SwitchSession] = {}
+        self.retiring: Dict[int, SwitchSession] = {}   # left the topology; removal in flight
+        self.strangers: Dict[int, object] = {}         # connected but not in the topology
         self.watch = FileWatch(self.topology_path, digest)
         self._hup = False
         try:
             signal.signal(signal.SIGHUP, self._on_sighup)
         except ValueError:            # not the main thread (embedded use): watch only
             pass
-        self.packet_ins = PacketInHandler(LOG)
+        self.services = build_registry(LOG)
         LOG.info('topology %s: %d datapaths, %d networks, %d interfaces, %d route links',
                  self.topology_path, len(self.topology.datapaths), len(self.topology.networks),
                  len(self.topology.interfaces), len(self.topology.route_links))
@@ -80,7 +87,7 @@ class VnetApp(app_manager.OSKenApp):
             LOG.error('refusing the edit of %s; the last good topology keeps running:\n%s',
                       self.topology_path, err)
             return
-        LOG.info('topology %s changed: %s', self.topology_path, topodiff.describe(self.topology, new))
+        LOG.info('topology %s changed: %s', self.topology_path, describe(self.topology, new))
         self.topology = new
         self._resync_all('topology change')
 
@@ -89,9 +96,9 @@ class VnetApp(app_manager.OSKenApp):
             conf = self.topology.datapath_by_dpid(dpid)
             if conf is None:
                 LOG.info('%s: no longer in the topology; removing our flows', session.label)
-                session.sync(None, reason)
                 del self.sessions[dpid]
-                self.strangers[dpid] = session.dp
+                session.retire(reason)
+                self._forget_if_retired(session)
                 continue
             session.name = conf.name
             session.sync(self.topology, reason)
@@ -100,16 +107,30 @@ class VnetApp(app_manager.OSKenApp):
                 del self.strangers[dpid]
                 self._adopt(dp)
 
+    def _forget_if_retired(self, session: SwitchSession) -> None:
+        """A retired session's switch stays connected: it becomes a stranger
+        (adopted again if an edit brings its datapath back)."""
+        if session.state is State.RETIRED:
+            self.retiring.pop(session.dpid, None)
+            self.strangers[session.dpid] = session.dp
+            if self.topology.datapath_by_dpid(session.dpid) is not None:
+                del self.strangers[session.dpid]
+                self._adopt(session.dp)
+        else:
+            self.retiring[session.dpid] = session
+
     # -- connection ---------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def _state_change(self, ev):
         dp = ev.datapath
         if ev.state == DEAD_DISPATCHER:
             self.strangers.pop(dp.id, None)
-            session = self.sessions.get(dp.id)
-            if session is not None and session.dp is dp:
-                del self.sessions[dp.id]
-                LOG.info('%s: disconnected', session.label)
+            for table in (self.sessions, self.retiring):
+                session = table.get(dp.id)
+                if session is not None and session.dp is dp:
+                    del table[dp.id]
+                    session.closed()
+                    LOG.info('%s: disconnected', session.label)
             return
         self._adopt(dp)
 
@@ -119,13 +140,15 @@ class VnetApp(app_manager.OSKenApp):
             LOG.warning('datapath %#x is not in %s; leaving it alone', dp.id, self.topology_path)
             self.strangers[dp.id] = dp
             return
-        session = SwitchSession(dp, conf.name, LOG, use_bundles=self.CONF.bundles)
+        session = SwitchSession(dp, conf.name, LOG, use_bundles=self.CONF.bundles,
+                                compiler=self.compiler)
         self.sessions[dp.id] = session
         LOG.info('%s: connected with %d ports', session.label, len(session.ports))
         session.start_reading()
 
-    def _session(self, msg):
-        return self.sessions.get(msg.datapath.id)
+    def _session(self, msg) -> Optional[SwitchSession]:
+        dpid = msg.datapath.id
+        return self.sessions.get(dpid) or self.retiring.get(dpid)
 
     @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPGroupDescStatsReply,
                  ofp_event.EventOFPMeterConfigStatsReply], MAIN_DISPATCHER)
@@ -139,7 +162,7 @@ class VnetApp(app_manager.OSKenApp):
     # -- ports come and go --------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev):
-        session = self._session(ev.msg)
+        session = self.sessions.get(ev.msg.datapath.id)
         if session is None:
             return
         ofp = ev.msg.datapath.ofproto
@@ -148,41 +171,44 @@ class VnetApp(app_manager.OSKenApp):
         what = 'deleted' if deleted else 'added' if ev.msg.reason == ofp.OFPPR_ADD else 'modified'
         session.sync(self.topology, f'port {what}')
 
-    # -- errors and the unexpected ------------------------------------------------
+    # -- what the switch answers ------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev):
         msg, session = ev.msg, self._session(ev.msg)
         label = session.label if session else f'{msg.datapath.id:#x}'
         LOG.error('%s: switch refused a message: %s (first bytes: %s)', label,
-                  openflow.describe_error(msg.datapath.ofproto, msg.type, msg.code),
+                  readback.describe_error(msg.datapath.ofproto, msg.type, msg.code),
                   bytes(msg.data or b'')[:48].hex())
         if session:
             session.on_error(msg)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev):
-        """After an error, re-read the switch and converge (a bounded number of times)."""
         session = self._session(ev.msg)
-        if session:
-            session.on_barrier(ev.msg)
-        if not session or not session.errors_since_sync:
+        if session is None:
             return
-        session.errors_since_sync = 0
-        session.resyncs += 1
-        if session.resyncs <= MAX_RESYNCS_AFTER_ERRORS:
-            LOG.warning('%s: re-reading the switch after errors', session.label)
-            session.start_reading()
+        session.on_barrier(ev.msg)
+        if session.dpid in self.retiring:
+            self._forget_if_retired(session)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
-        msg, session = ev.msg, self._session(ev.msg)
+        msg = ev.msg
+        session = self.sessions.get(msg.datapath.id)
         if session is None:
             return
-        todo = self.packet_ins.handle(self.topology, session, msg.table_id,
-                                      msg.match.get('in_port'), msg.match.get('metadata', 0),
-                                      bytes(msg.data), time.monotonic())
-        for item in todo:
-            if isinstance(item, SendFrame):
-                msg.datapath.send_msg(packet_out(msg.datapath, item.port, item.frame))
-            elif isinstance(item, LearnNextHop):
-                session.learn_next_hop(item.vni, item.ip, item.mac)
+        match = msg.match
+        packet = PacketIn(self.topology, session, match.get('in_port'),
+                          self.topology.network_by_vni(match.get('metadata', 0)),
+                          bytes(msg.data), time.monotonic())
+        for action in self.services.dispatch(match.get(REASON_REG, 0), packet):
+            if isinstance(action, SendFrame):
+                msg.datapath.send_msg(packet_out(msg.datapath, action.port, action.frame))
+            elif isinstance(action, InstallFlow):
+                session.install_flow(action.flow, action.cookie, action.idle_timeout)
+
+
+def packet_out(dp, port: int, frame: bytes):
+    ofp, parser = dp.ofproto, dp.ofproto_parser
+    return parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                               actions=[parser.OFPActionOutput(port, 0)], data=frame)

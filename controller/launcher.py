@@ -12,6 +12,7 @@ from os_ken import cfg
 from os_ken import log as oslog  # noqa: F401  (registers --verbose and friends)
 from os_ken.base.app_manager import AppManager  # before controller: import cycle
 from os_ken.controller import controller as _ofp_controller  # noqa: F401  (--ofp-* options)
+from os_ken.lib import hub
 
 from controller import options
 from controller.topology import TopologyError, load_topology
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     path = options.topology_path(CONF)
     digest = file_digest(path)
     try:
-        options.hand_over(path, digest, load_topology(path))
+        preloaded = options.Preloaded(path, digest, load_topology(path))
     except TopologyError as err:
         print(f'ryu-manager: refusing to start, {path} is not valid:', file=sys.stderr)
         print(err, file=sys.stderr)
@@ -58,10 +59,25 @@ def main(argv=None) -> int:
     logging.getLogger('vnet').info('listening for switches on %s:%d', CONF.ofp_listen_host or '0.0.0.0',
                                    CONF.ofp_tcp_listen_port)
     try:
-        AppManager.run_apps(apps)
+        run_apps(apps, {options.PRELOADED_CONTEXT: preloaded})
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def run_apps(apps, contexts) -> None:
+    """AppManager.run_apps, with our own objects among the contexts every
+    app's constructor receives as keywords (os-ken's apps ignore them)."""
+    manager = AppManager.get_instance()
+    manager.load_apps(apps)
+    services = manager.instantiate_apps(**manager.create_contexts(), **contexts)
+    try:
+        hub.joinall(services)
+    finally:
+        manager.close()
+        for thread in services:
+            thread.kill()
+        hub.joinall(services)
 
 
 if __name__ == '__main__':

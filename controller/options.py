@@ -1,12 +1,19 @@
-"""Command-line options shared by the launcher and the app, and where the
-topology file comes from."""
+"""Command-line options shared by the launcher and the app, where the
+topology file comes from, and the topology the launcher already validated."""
+from __future__ import annotations
+
 import os
+from dataclasses import dataclass
+from typing import Optional
 
 import oslo_config.cfg
 from os_ken import cfg
 
+from controller.topology import Topology
+
 DEFAULT_TOPOLOGY = os.path.join('topologies', 'default.yml')
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRELOADED_CONTEXT = 'vnet_preloaded'     # the app's constructor keyword that carries it
 
 OPTS = [
     cfg.StrOpt('topology', default=None,
@@ -23,19 +30,17 @@ def register(conf=cfg.CONF) -> None:
         pass
 
 
-# The launcher validates the file before anything listens; the app takes
-# that result instead of validating a large file a second time, provided
-# the file has not changed since (same content hash).
-_preloaded = {}
+@dataclass(frozen=True)
+class Preloaded:
+    """The launcher validates the file before anything listens; the app takes
+    that result instead of validating a large file a second time, provided
+    the file has not changed since (same content hash)."""
+    path: str
+    digest: Optional[str]
+    topology: Topology
 
-
-def hand_over(path: str, digest: str, topology) -> None:
-    _preloaded[path] = (digest, topology)
-
-
-def take_over(path: str, digest: str):
-    found = _preloaded.pop(path, None)
-    return found[1] if found and found[0] == digest else None
+    def topology_for(self, path: str, digest: Optional[str]) -> Optional[Topology]:
+        return self.topology if (path, digest) == (self.path, self.digest) else None
 
 
 def topology_path(conf=cfg.CONF) -> str:

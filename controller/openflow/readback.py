@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from controller.openflow.reconcile import FlowKey
-from controller.pipeline.flows import Group, Meter, Output, SetField, ToGroup
+from controller.pipeline.flows import FlowKey, Group, Meter, Output, SetField, ToGroup
 
 
 def canonical_match(ofpmatch) -> tuple:

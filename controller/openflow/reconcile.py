@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from controller.pipeline import DesiredState
-from controller.pipeline.flows import Flow, Group, Meter
-
-FlowKey = Tuple[int, int, tuple]           # (table, priority, canonical match)
+from controller.pipeline.flows import Flow, FlowKey, Group, Meter
 
 
 @dataclass

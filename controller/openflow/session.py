@@ -1,32 +1,49 @@
 """One connected datapath: its ports, what we installed, and how we sync it.
 
-Lifecycle: on connect we read back our own flows (by cookie) and all groups,
-so a controller restart reconciles instead of wiping the switch; after that
+The session is a state machine; it owns every transition and its retry
+policy, and the app only feeds it events:
+
+    READING  --all read-back replies in-->  READY
+    READY    --the switch refused part of a change, barrier-->  READING (re-read)
+             (after MAX_REREADS re-reads without a clean change: GAVE_UP)
+    GAVE_UP  --a change confirmed without errors-->  READY
+    any      --retire()-->  RETIRING  --removal confirmed-->  RETIRED
+    any      --the connection dropped-->  CLOSED
+
+On connect we read back our own flows (by cookie), all groups and meters, so
+a controller restart reconciles instead of wiping the switch; after that
 every sync is `compile -> plan_changes -> send`, and `installed` follows.
 """
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set
 
-from controller.openflow import readback as openflow
-from controller.openflow import wire
+from controller.openflow import readback, wire
 from controller.openflow.reconcile import Installed, Plan, plan_changes
-from controller.pipeline import DesiredState, compile_datapath
-from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, LEARNED_COOKIE_TAG
-from controller.pipeline.l3 import learned_next_hop
-from controller.services.resolver import LEARNED_IDLE_SECONDS
-from controller.topology import HOST
+from controller.pipeline import Compiler, DesiredState
+from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, Flow
+from controller.topology import HOST, Interface, Topology
 
-READING, READY = 'reading', 'ready'
 # Groups and meters we may own: a flood group's id is its network's VNI, a
 # DHCP meter's id is its port number.
 OUR_GROUP_IDS = range(1, 1 << 24)
 OUR_METER_IDS = range(1, 0xffff0000)
-_bundle_ids = itertools.count(1)
 BUNDLE_FLAGS = 0x3             # ONF_BF_ATOMIC | ONF_BF_ORDERED
+MAX_REREADS = 3                # re-reads after refused changes before giving up
+
+
+class State(enum.Enum):
+    READING = 'reading'        # waiting for what the switch has
+    READY = 'ready'            # `installed` is what the switch has (or will, once confirmed)
+    GAVE_UP = 'gave up'        # changes keep being refused; sync on, but no more re-reads
+    RETIRING = 'retiring'      # removing our flows from a switch that left the topology
+    RETIRED = 'retired'        # removal confirmed; the app may forget the session
+    CLOSED = 'closed'          # the connection is gone
 
 
 def port_name(port) -> str:
@@ -36,66 +53,100 @@ def port_name(port) -> str:
     return name
 
 
+@dataclass
+class _StagedBundle:
+    bundle_id: int
+    add_xids: Set[int]
+    after: List[bytes]
+    refused: int = 0
+
+
+@dataclass
+class _Change:
+    started: float
+    reason: str
+    count: int
+    errors: int = 0
+
+
+@dataclass
+class _ReadBack:
+    awaiting: Set[str] = field(default_factory=lambda: {'flows', 'groups', 'meters'})
+    found: Installed = field(default_factory=Installed)
+
+
 class SwitchSession:
-    def __init__(self, dp, name: str, log: logging.Logger, use_bundles: bool = True):
+    def __init__(self, dp, name: str, log: logging.Logger, use_bundles: bool = True,
+                 compiler: Optional[Compiler] = None):
         self.dp = dp
         self.name = name
         self.log = log
         self.use_bundles = use_bundles
-        self.ports = {port_name(p): p.port_no for p in dp.ports.values()}
+        self.compiler = compiler or Compiler()
+        self.ports: Dict[str, int] = {port_name(p): p.port_no for p in dp.ports.values()}
         self._names = {number: name for name, number in self.ports.items()}
         self.installed = Installed()
-        self.state = READING
-        self.errors_since_sync = 0
-        self.resyncs = 0
-        self._awaiting = set()
-        self._in_flight = {}          # barrier xid -> (start time, reason, flow-mod count)
-        self._staged = {}             # check-barrier xid -> bundle waiting for its commit
-        self._encoded = {}            # cookie -> encoded flow-mod, reused on re-sends
+        self.state = State.READING
+        self.rereads = 0
+        self._read = _ReadBack()
+        self._in_flight: Dict[int, _Change] = {}      # barrier xid -> change it confirms
+        self._staged: Dict[int, _StagedBundle] = {}   # check-barrier xid -> bundle to commit
+        self._encoded: Dict[int, bytes] = {}          # cookie -> encoded flow-mod, reused
+        self._bundle_ids = itertools.count(1)
 
     @property
     def label(self) -> str:
         return f'{self.name} (dpid {self.dp.id:#x})'
 
+    @property
+    def dpid(self) -> int:
+        return self.dp.id
+
+    def _become(self, state: State) -> None:
+        if state is not self.state:
+            self.log.debug('%s: %s -> %s', self.label, self.state.value, state.value)
+            self.state = state
+
     # -- reading back what is installed ------------------------------------
     def start_reading(self) -> None:
         ofp, parser = self.dp.ofproto, self.dp.ofproto_parser
-        self.state = READING
-        self._read = Installed()
+        self._become(State.READING)
+        self._read = _ReadBack()
         flows = parser.OFPFlowStatsRequest(self.dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
                                            ofp.OFPG_ANY, COOKIE_TAG, COOKIE_MASK,
                                            parser.OFPMatch())
         groups = parser.OFPGroupDescStatsRequest(self.dp, 0)
         meters = parser.OFPMeterConfigStatsRequest(self.dp, 0, ofp.OFPM_ALL)
-        self._awaiting = {'flows', 'groups', 'meters'}
         for request in (flows, groups, meters):
             self.dp.send_msg(request)
 
     def on_read_back(self, msg) -> bool:
-        """One part of a read-back reply; True once every part has arrived."""
+        """One part of a read-back reply; True once every part has arrived
+        (the session is then READY and the app should sync it)."""
         kind = type(msg).__name__
+        found = self._read.found
         if kind == 'OFPFlowStatsReply':
             for stat in msg.body:
-                self._read.add_flow(stat.cookie, openflow.key_from_stats(stat))
+                found.add_flow(stat.cookie, readback.key_from_stats(stat))
             return self._reply_done('flows', msg)
         if kind == 'OFPGroupDescStatsReply':
             for desc in msg.body:
                 if desc.group_id in OUR_GROUP_IDS:
-                    self._read.groups[desc.group_id] = openflow.group_from_desc(desc)
+                    found.groups[desc.group_id] = readback.group_from_desc(desc)
             return self._reply_done('groups', msg)
         for config in msg.body:
             if config.meter_id in OUR_METER_IDS:
-                self._read.meters[config.meter_id] = openflow.meter_from_config(config)
+                found.meters[config.meter_id] = readback.meter_from_config(config)
         return self._reply_done('meters', msg)
 
     def _reply_done(self, what: str, msg) -> bool:
-        """True once every part of every read-back reply has arrived."""
-        if self.state != READING or msg.flags & self.dp.ofproto.OFPMPF_REPLY_MORE:
+        if self.state is not State.READING or msg.flags & self.dp.ofproto.OFPMPF_REPLY_MORE:
             return False
-        self._awaiting.discard(what)
-        if self._awaiting:
+        self._read.awaiting.discard(what)
+        if self._read.awaiting:
             return False
-        self.installed, self.state = self._read, READY
+        self.installed = self._read.found
+        self._become(State.GAVE_UP if self.rereads > MAX_REREADS else State.READY)
         self.log.info('%s: found %d of our flows, %d groups and %d meters installed',
                       self.label, len(self.installed.flows), len(self.installed.groups),
                       len(self.installed.meters))
@@ -105,35 +156,36 @@ class SwitchSession:
     def port_changed(self, port, deleted: bool) -> None:
         name = port_name(port)
         if deleted:
-            self._names.pop(self.ports.pop(name, None), None)
+            self._names.pop(self.ports.pop(name, -1), None)
         else:
-            self._names.pop(self.ports.get(name), None)
+            self._names.pop(self.ports.get(name, -1), None)
             self.ports[name] = port.port_no
             self._names[port.port_no] = name
 
-    def interface_at(self, topology, ofport):
+    def interface_at(self, topology: Topology, ofport: int) -> Optional[Interface]:
         """The topology interface plugged into `ofport` here, or None."""
-        return topology.ports_on(self.name).get(self._names.get(ofport))
+        name = self._names.get(ofport)
+        return topology.ports_on(self.name).get(name) if name is not None else None
 
-    def host_ports(self, topology, network: str):
+    def host_ports(self, topology: Topology, network: str) -> List[int]:
         """Port numbers of `network`'s host interfaces plugged in here."""
         return sorted(self.ports[i.port] for i in topology.ports_on(self.name).values()
                       if i.network == network and i.mode == HOST and i.port in self.ports)
 
     # -- syncing ---------------------------------------------------------------
-    def sync(self, topology, reason: str) -> Plan:
+    def sync(self, topology: Optional[Topology], reason: str) -> Plan:
         """Make the switch match `topology` (None: remove everything of ours)."""
-        if self.state != READY:
+        if self.state not in (State.READY, State.GAVE_UP):
             return Plan()
         if topology is None or self.name not in topology.datapaths:
             desired = DesiredState()
         else:
-            desired = compile_datapath(topology, self.name, self.ports)
+            desired = self.compiler.compile(topology, self.name, self.ports)
         plan = plan_changes(desired, self.installed)
         if plan:
             started = time.monotonic()
             xid = self._send(plan)
-            self._in_flight[xid] = (started, reason, len(plan))
+            self._in_flight[xid] = _Change(started, reason, len(plan))
             self.installed.apply(plan)
             self.log.info('%s: %s: %s (%d flow-mods%s)', self.label, reason, plan.summary(),
                           len(plan), ', one bundle' if self.use_bundles else '')
@@ -142,12 +194,26 @@ class SwitchSession:
             self.log.log(level, '%s: %s: already in sync', self.label, reason)
         return plan
 
+    def retire(self, reason: str) -> None:
+        """The datapath left the topology: remove exactly our flows, and stay
+        until the switch confirms it (a bundle needs its barrier to commit)."""
+        self.sync(None, reason)
+        self._become(State.RETIRING if self._in_flight or self._staged else State.RETIRED)
+
+    def closed(self) -> None:
+        self._become(State.CLOSED)
+
+    def install_flow(self, f: Flow, cookie: int, idle_timeout: int) -> None:
+        """Install a flow outside the desired state (its own cookie tag keeps
+        the reconciler away from it; the switch expires it when idle)."""
+        self.dp.send(wire.flow_add(f, self._next_xid(), cookie=cookie, idle_timeout=idle_timeout))
+
     def _send(self, plan: Plan) -> int:
         """Send the plan; returns the xid of the barrier that confirms it.
 
-        Messages are encoded straight to bytes (controller/wire.py, byte for
-        byte what os-ken would send) and written at once: at 100,000 flows
-        os-ken's message objects and 16-message send queue cost seconds.
+        Messages are encoded straight to bytes (wire.py, byte for byte what
+        os-ken would send) and written at once: at 100,000 flows os-ken's
+        message objects and 16-message send queue cost seconds.
         """
         if self.log.isEnabledFor(logging.DEBUG):
             self._log_plan(plan)
@@ -172,13 +238,6 @@ class SwitchSession:
             msg = self._encoded[cookie] = wire.flow_add(f, cookie=cookie)
         return msg
 
-    def learn_next_hop(self, vni: int, ip, mac: str) -> None:
-        """Install a next hop resolved by ARP.  Its own cookie tag keeps the
-        reconciler away from it; the switch expires it when idle."""
-        f = learned_next_hop(vni, ip, mac)
-        self.dp.send(wire.flow_add(f, self._next_xid(), cookie=LEARNED_COOKIE_TAG | int(ip),
-                                   idle_timeout=LEARNED_IDLE_SECONDS))
-
     def _next_xid(self) -> int:
         """Take the next xid from the datapath's own counter, as send_msg does."""
         self.dp.xid = (self.dp.xid + 1) & 0xffffffff
@@ -192,9 +251,9 @@ class SwitchSession:
         ahead only if no add was refused (see on_barrier).  Either all of
         the change reaches the tables at once, or none of it.
         """
-        bid = next(_bundle_ids)
+        bid = next(self._bundle_ids)
         wire.append(buf, wire.bundle_ctrl(bid, wire.ONF_BCT_OPEN_REQUEST, BUNDLE_FLAGS),
-                     self._next_xid())
+                    self._next_xid())
         xids = set()
         for msg in msgs:
             xid = self._next_xid()
@@ -222,11 +281,14 @@ class SwitchSession:
         for mid in plan.meter_deletes:
             self.log.debug('%s: -> delete meter %d', self.name, mid)
 
+    # -- what the switch answers ----------------------------------------------
     def on_error(self, msg) -> None:
-        self.errors_since_sync += 1
+        """The switch refused a message: count it against the change it belongs to."""
         for staged in self._staged.values():
             if msg.xid in staged.add_xids:
                 staged.refused += 1
+        for change in self._in_flight.values():
+            change.errors += 1
 
     def on_barrier(self, msg) -> None:
         """The switch has processed everything sent before this barrier."""
@@ -234,12 +296,39 @@ class SwitchSession:
         if staged is not None:
             self._finish_bundle(msg.xid, staged)
             return
-        started, reason, count = self._in_flight.pop(msg.xid, (None, None, 0))
-        if started is not None:
-            self.log.info('%s: %s: applied in %.1f ms (%d flow-mods)', self.label, reason,
-                          (time.monotonic() - started) * 1000, count)
+        change = self._in_flight.pop(msg.xid, None)
+        if change is None:
+            return
+        if change.errors:
+            self._after_refusal()
+        else:
+            self.log.info('%s: %s: applied in %.1f ms (%d flow-mods)', self.label, change.reason,
+                          (time.monotonic() - change.started) * 1000, change.count)
+            self._after_success()
 
-    def _finish_bundle(self, check_xid, staged) -> None:
+    def _after_success(self) -> None:
+        if self.state is State.RETIRING and not self._in_flight and not self._staged:
+            self._become(State.RETIRED)
+        elif self.state is State.GAVE_UP:
+            self.rereads = 0
+            self._become(State.READY)
+
+    def _after_refusal(self) -> None:
+        """Part of a change was refused: what we believe is installed may be
+        wrong, so re-read the switch and converge (a bounded number of times)."""
+        if self.state in (State.RETIRING, State.RETIRED, State.CLOSED):
+            self._after_success()
+            return
+        self.rereads += 1
+        if self.rereads <= MAX_REREADS:
+            self.log.warning('%s: re-reading the switch after errors', self.label)
+            self.start_reading()
+        else:
+            self.log.error('%s: changes keep being refused; not re-reading again until one '
+                           'succeeds', self.label)
+            self._become(State.GAVE_UP)
+
+    def _finish_bundle(self, check_xid: int, staged: _StagedBundle) -> None:
         buf = bytearray()
         if staged.refused:
             wire.append(buf, wire.bundle_ctrl(staged.bundle_id, wire.ONF_BCT_DISCARD_REQUEST,
@@ -249,6 +338,7 @@ class SwitchSession:
             self.log.error('%s: the switch refused %d messages of a change; nothing of it was '
                            'applied', self.label, staged.refused)
             self._in_flight.pop(check_xid, None)
+            self._after_refusal()
             return
         wire.append(buf, wire.bundle_ctrl(staged.bundle_id, wire.ONF_BCT_COMMIT_REQUEST,
                                           BUNDLE_FLAGS), self._next_xid())
@@ -260,10 +350,3 @@ class SwitchSession:
         if check_xid in self._in_flight:
             self._in_flight[done] = self._in_flight.pop(check_xid)
 
-
-@dataclass
-class _StagedBundle:
-    bundle_id: int
-    add_xids: set
-    after: list
-    refused: int = 0

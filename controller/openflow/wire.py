@@ -157,7 +157,8 @@ _FIELD_TABLE = {
     'arp_tpa': (_OFPXMC_OPENFLOW_BASIC, 23, 4, _IPV4),
     'arp_sha': (_OFPXMC_OPENFLOW_BASIC, 24, 6, _MAC),
     'arp_tha': (_OFPXMC_OPENFLOW_BASIC, 25, 6, _MAC),
-    'reg0': (_OFPXMC_NXM_1, 0, 4, _INT),            # NXM_NX_REG0
+    'reg0': (_OFPXMC_NXM_1, 0, 4, _INT),            # NXM_NX_REG0: next hop
+    'reg1': (_OFPXMC_NXM_1, 1, 4, _INT),            # NXM_NX_REG1: punt reason
     'nw_ttl': (_OFPXMC_NXM_1, 29, 1, _INT),         # NXM_NX_IP_TTL
 }
 SUPPORTED_FIELDS = frozenset(_FIELD_TABLE)

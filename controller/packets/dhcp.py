@@ -27,6 +27,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
+from controller.packets.constants import BROADCAST_MAC, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETH_TYPE_IP, IP_PROTO_UDP
+from controller.packets.ethernet import ETH_HEADER, ETH_HLEN, ip_checksum, mac_to_bytes, mac_to_str
+
 __all__ = [
     'DISCOVER', 'OFFER', 'REQUEST', 'DECLINE', 'ACK', 'NAK', 'RELEASE', 'INFORM',
     'MESSAGE_TYPES', 'BOOTREQUEST', 'BOOTREPLY', 'SERVER_PORT', 'CLIENT_PORT',
@@ -49,9 +52,8 @@ MESSAGE_TYPES = {DISCOVER: 'DISCOVER', OFFER: 'OFFER', REQUEST: 'REQUEST',
                  INFORM: 'INFORM'}
 
 BOOTREQUEST, BOOTREPLY = 1, 2
-SERVER_PORT, CLIENT_PORT = 67, 68
+SERVER_PORT, CLIENT_PORT = DHCP_SERVER_PORT, DHCP_CLIENT_PORT
 FLAG_BROADCAST = 0x8000
-BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff'
 BROADCAST_IP = ipaddress.IPv4Address('255.255.255.255')
 ZERO_IP = ipaddress.IPv4Address(0)
 MAGIC_COOKIE = b'\x63\x82\x53\x63'
@@ -76,18 +78,14 @@ OPT_CLIENT_ID = 61
 OPT_CLASSLESS_ROUTES = 121
 OPT_MS_CLASSLESS_ROUTES = 249
 
-ETH_HLEN = 14
-ETH_TYPE_IPV4 = 0x0800
 IP_HLEN = 20
 UDP_HLEN = 8
 BOOTP_FIXED = 236            # op .. file, before the magic cookie
 BOOTP_MIN = 300              # RFC 1542: pad BOOTP messages to at least 300 octets
-IP_PROTO_UDP = 17
 #: Longest frame parsed: a 1500-byte IPv4 packet in Ethernet II (+ one VLAN
 #: tag's worth of slack).  Anything longer is refused without being read.
 MAX_FRAME_LEN = ETH_HLEN + 1500 + 4
 
-_ETH = struct.Struct('!6s6sH')
 _IP = struct.Struct('!BBHHHBBH4s4s')
 _UDP = struct.Struct('!HHHH')
 _BOOTP = struct.Struct('!BBBBIHH4s4s4s4s16s64s128s')
@@ -105,18 +103,6 @@ def _ip(value: IPv4Like) -> ipaddress.IPv4Address:
     if isinstance(value, ipaddress.IPv4Address):
         return value
     return ipaddress.IPv4Address(value)
-
-
-def mac_to_bytes(mac: str) -> bytes:
-    """'52:54:00:00:00:01' (or with '-') -> 6 bytes; ValueError otherwise."""
-    b = bytes.fromhex(mac.replace(':', '').replace('-', ''))
-    if len(b) != 6:
-        raise ValueError(f'not a MAC address: {mac!r}')
-    return b
-
-
-def mac_to_str(raw: bytes) -> str:
-    return ':'.join(f'{x:02x}' for x in raw)
 
 
 @dataclass(frozen=True)
@@ -175,16 +161,6 @@ class DhcpMessage:
 
 # --------------------------------------------------------------------------
 # checksums
-
-def ip_checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
-    if len(data) % 2:
-        data += b'\0'
-    total = sum(struct.unpack(f'!{len(data) // 2}H', data))
-    while total >> 16:
-        total = (total & 0xffff) + (total >> 16)
-    return ~total & 0xffff
-
 
 def _udp_checksum(src: bytes, dst: bytes, udp: bytes) -> int:
     pseudo = src + dst + struct.pack('!BBH', 0, IP_PROTO_UDP, len(udp))
@@ -252,8 +228,8 @@ def _parse(frame: bytes, op: int) -> DhcpMessage:
         raise ParseError(f'frame too long ({len(frame)} > {MAX_FRAME_LEN} bytes)')
     if len(frame) < ETH_HLEN + IP_HLEN + UDP_HLEN:
         raise ParseError(f'frame too short ({len(frame)} bytes)')
-    eth_dst, eth_src, eth_type = _ETH.unpack_from(frame, 0)
-    if eth_type != ETH_TYPE_IPV4:
+    eth_dst, eth_src, eth_type = ETH_HEADER.unpack_from(frame, 0)
+    if eth_type != ETH_TYPE_IP:
         raise ParseError(f'not IPv4 (ethertype {eth_type:#06x})')
     (ver_ihl, _tos, total_len, _ident, frag, _ttl, proto, _csum, ip_src,
      ip_dst) = _IP.unpack_from(frame, ETH_HLEN)
@@ -404,7 +380,7 @@ def build_frame(eth_src: str, eth_dst: str, ip_src: IPv4Like, ip_dst: IPv4Like,
     hdr = _IP.pack(0x45, 0, IP_HLEN + udp_len, ident & 0xffff, 0, ttl, IP_PROTO_UDP, 0,
                    src, dst)
     hdr = hdr[:10] + struct.pack('!H', ip_checksum(hdr)) + hdr[12:]
-    eth = _ETH.pack(mac_to_bytes(eth_dst), mac_to_bytes(eth_src), ETH_TYPE_IPV4)
+    eth = ETH_HEADER.pack(mac_to_bytes(eth_dst), mac_to_bytes(eth_src), ETH_TYPE_IP)
     return eth + hdr + udp
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Dict, Mapping
+from typing import Dict, List, Mapping
 
-from controller.topology import SIMULATED, Interface, Network, Topology
+from controller.topology import SIMULATED, Interface, Network, Topology, routing
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class DatapathView:
 
     @cached_property
     def _simulated(self):
-        found = {}
+        found: Dict[str, List[Interface]] = {}
         for iface in self.topology.interfaces.values():
             if iface.mode == SIMULATED and iface.ipv4 is not None:
                 found.setdefault(iface.network, []).append(iface)
@@ -49,3 +49,19 @@ class DatapathView:
 
     def vni(self, network: str) -> int:
         return self.topology.networks[network].vni
+
+    @cached_property
+    def local_links(self) -> List[str]:
+        """Route links with a router interface in a network that has ports here."""
+        local = self.local_networks
+        return sorted(name for name in self.topology.route_links
+                      if any(i.network in local
+                             for i in routing.router_interfaces(self.topology, name)))
+
+    @cached_property
+    def routed_networks(self) -> List[str]:
+        """Networks with ports here that a local route link routes into."""
+        names = set()
+        for link in self.local_links:
+            names.update(i.network for i in routing.router_interfaces(self.topology, link))
+        return sorted(n for n in names if n in self.local_networks)

@@ -1,8 +1,9 @@
 """Flows and groups as plain, hashable data.
 
-The pipeline produces these; the reconciler diffs them; `controller.openflow`
-turns them into os-ken messages; `tests/ofsim.py` executes them.  Nothing here
-knows about sockets or os-ken.
+The pipeline produces these; the reconciler diffs them;
+`controller.openflow.wire` encodes them as OpenFlow 1.3 bytes;
+`controller.openflow.ofsim` executes them.  Nothing here knows about sockets
+or os-ken.
 
 Field names are OXM names as os-ken spells them (in_port, eth_dst, arp_tpa,
 metadata, ...).  Match values are ints or strings ("52:54:00:..", "10.0.0.1");
@@ -23,16 +24,13 @@ COOKIE_MASK = 0xffff << 48
 LEARNED_COOKIE_TAG = 0x766f << 48
 _FINGERPRINT_BITS = 48
 
-# Match values the pipeline and the controller's packet code share.
-ETH_TYPE_IP, ETH_TYPE_ARP = 0x0800, 0x0806
-IP_PROTO_ICMP, IP_PROTO_UDP = 1, 17
-ARP_REQUEST, ARP_REPLY = 1, 2
-
 OFPP_IN_PORT = 0xfffffff8
 OFPP_CONTROLLER = 0xfffffffd
 OFPP_LOCAL = 0xfffffffe
 
 MatchValue = Union[int, str, Tuple[Union[int, str], Union[int, str]]]
+Match = Tuple[Tuple[str, MatchValue], ...]
+FlowKey = Tuple[int, int, Match]           # (table, priority, canonical match)
 
 
 # The reprs below are plain f-strings: a flow's cookie hashes its repr, and
@@ -91,14 +89,14 @@ class Flow(NamedTuple):
     100,000 of these for 10,000 interfaces, and tuples are built in C."""
     table: int
     priority: int
-    match: Tuple[Tuple[str, MatchValue], ...]
+    match: Match
     actions: Tuple[Action, ...] = ()
     goto: Optional[int] = None
     write_metadata: Optional[Tuple[int, int]] = None   # (value, mask)
     meter: Optional[int] = None                        # applied before the actions
 
     @property
-    def key(self):
+    def key(self) -> FlowKey:
         """What OpenFlow considers the identity of a flow in a table."""
         return (self.table, self.priority, self.match)
 

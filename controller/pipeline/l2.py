@@ -3,8 +3,9 @@
 Every MAC is known from the topology, so there is no learning and unknown
 unicast is dropped, except on physical networks, where it leaves through
 the host port (the LAN holds machines the topology does not list).
-Broadcast and multicast go to the network's flood group, whose buckets are that network's ports on this datapath only: a frame can
-never be flooded into another network, even one with the same addresses.
+Broadcast and multicast go to the network's flood group, whose buckets are
+that network's ports on this datapath only: a frame can never be flooded
+into another network, even one with the same addresses.
 The group id is the network's VNI, stable across edits.
 """
 from controller.pipeline import tables

@@ -12,20 +12,13 @@ checked.  Here:
     is dropped.  Other ethertypes continue (their source MAC is checked).
 An interface without an ipv4 gets the DHCP rules but no address checks.
 """
+from controller.packets.constants import DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_UDP
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import (
-    ETH_TYPE_ARP,
-    ETH_TYPE_IP,
-    IP_PROTO_UDP,
-    OFPP_CONTROLLER,
-    Meter,
-    Output,
-    flow,
-)
+from controller.pipeline.flows import Meter, flow
+from controller.pipeline.punt import Reason, to_controller
 from controller.topology import DHCP, VIF
 
-DHCP_SERVER_PORT, DHCP_CLIENT_PORT = 67, 68
 # A client needs 2 packets per lease; this leaves room for retries and a
 # whole VM fleet booting at once, while a flood from one port is capped.
 DHCP_RATE_PPS, DHCP_BURST = 50, 100
@@ -64,7 +57,7 @@ def _dhcp_flows(iface, ofport, dhcp_here: bool):
     request = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                    udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
     if dhcp_here:
-        yield flow(t, 120, (Output(OFPP_CONTROLLER),), meter=dhcp_meter_id(p), **request)
+        yield flow(t, 120, to_controller(Reason.DHCP_REQUEST), meter=dhcp_meter_id(p), **request)
     else:
         yield flow(t, 120, goto=NEXT, **request)
 

@@ -3,29 +3,35 @@
 Requests for a simulated interface's address, from its own network, are
 turned into their reply in place (OVN's responder trick) and sent back out of
 the port they came from, so they keep working while the controller is down.
+A router answers ping on all its interfaces, from every network its link
+routes for.
 
 ARP:  eth.dst <- eth.src; eth.src <- MAC; arp.op <- 2 (reply);
       arp.tha <- arp.sha; arp.tpa <- arp.spa; arp.sha <- MAC; arp.spa <- IP
 ICMP: eth.dst <- eth.src; eth.src <- MAC; ip.dst <- ip.src; ip.src <- IP;
       icmp.type <- 0 (echo reply; OVS fixes the checksums)
 both: output IN_PORT
+
+ARP replies to a router interface on a physical network go to the
+controller (metered): they answer the router's own requests for next hops.
 """
-from controller.pipeline import tables
-from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import (
+from controller.packets.constants import (
     ARP_REPLY,
     ARP_REQUEST,
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
+    ICMP_ECHO_REPLY,
+    ICMP_ECHO_REQUEST,
     IP_PROTO_ICMP,
-    OFPP_IN_PORT,
-    Move,
-    Output,
-    SetField,
-    flow,
 )
+from controller.pipeline import tables
+from controller.pipeline.context import DatapathView
+from controller.pipeline.flows import OFPP_IN_PORT, Move, Output, SetField, flow
+from controller.pipeline.nexthop import RESOLVE_METER
+from controller.pipeline.punt import Reason, to_controller
+from controller.topology import PHYSICAL, routing
 
-ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
+ANSWER_PRIORITY = 100
 
 
 def services_flows(view: DatapathView):
@@ -34,6 +40,23 @@ def services_flows(view: DatapathView):
         for sim in view.simulated_in(net_name):
             yield arp_responder(net.vni, sim.mac, str(sim.ipv4))
             yield icmp_echo_responder(net.vni, sim.mac, str(sim.ipv4))
+
+
+def router_services_flows(view: DatapathView):
+    local = view.local_networks
+    for link in view.local_links:
+        routers = routing.router_interfaces(view.topology, link)
+        for ingress in routers:
+            if ingress.network not in local:
+                continue
+            vni = view.vni(ingress.network)
+            for other in routers:
+                if other != ingress:
+                    yield icmp_echo_responder(vni, ingress.mac, str(other.ipv4))
+            if view.topology.networks[ingress.network].mode == PHYSICAL:
+                yield flow(tables.SERVICES, ANSWER_PRIORITY, to_controller(Reason.ARP_REPLY_TO_ROUTER),
+                           meter=RESOLVE_METER, metadata=vni, eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY,
+                           arp_tpa=str(ingress.ipv4))
 
 
 def arp_responder(vni: int, mac: str, ip: str):
@@ -47,7 +70,7 @@ def arp_responder(vni: int, mac: str, ip: str):
         SetField('arp_spa', ip),
         Output(OFPP_IN_PORT),
     )
-    return flow(tables.SERVICES, 100, actions, metadata=vni, eth_type=ETH_TYPE_ARP,
+    return flow(tables.SERVICES, ANSWER_PRIORITY, actions, metadata=vni, eth_type=ETH_TYPE_ARP,
                 arp_op=ARP_REQUEST, arp_tpa=ip)
 
 
@@ -60,5 +83,5 @@ def icmp_echo_responder(vni: int, mac: str, ip: str):
         SetField('icmpv4_type', ICMP_ECHO_REPLY),
         Output(OFPP_IN_PORT),
     )
-    return flow(tables.SERVICES, 100, actions, metadata=vni, eth_type=ETH_TYPE_IP,
+    return flow(tables.SERVICES, ANSWER_PRIORITY, actions, metadata=vni, eth_type=ETH_TYPE_IP,
                 ipv4_dst=ip, ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST)

@@ -1,8 +1,17 @@
-"""The flow-table pipeline: one documented stage per table.
+"""The flow-table pipeline: the list of stages, one table each.
 
-Table numbers leave gaps so later stages slot in without renumbering.  The
-README's pipeline section is written from STAGES.
+Each stage says which tables its flows may continue to (goto).  The
+compiler checks every flow against this list, so a stage that jumps
+backwards or into a table nobody documented fails in the unit tests, not on
+a switch.  The README's pipeline table is tested against STAGES in both
+directions (tests/unit/test_readme.py).  Table numbers leave gaps so later
+stages slot in without renumbering.
 """
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Optional
+
 CLASSIFIER = 0      # in_port (+ source MAC on vifs) -> network id in metadata
 PORT_SECURITY = 10  # vif source checks; DHCP client requests -> controller (metered)
 SERVICES = 20       # answered in the datapath: ARP and ICMP echo for simulated interfaces
@@ -10,30 +19,66 @@ L3 = 30             # routing: router MAC + destination prefix (longest wins) ->
 NEXTHOP = 35        # out network + next-hop address (reg0) -> destination MAC
 L2 = 40             # network + destination MAC -> port; multicast -> flood group
 
+
+@dataclass(frozen=True)
+class Stage:
+    table: int
+    name: str
+    summary: str
+    next_tables: FrozenSet[int]
+    module: str                       # controller.pipeline.<module> builds its flows
+
+
 STAGES = (
-    (CLASSIFIER, 'classifier',
-     'in_port (and, on vif ports, the interface\'s source MAC) -> network id in metadata; '
-     'anything else is dropped'),
-    (PORT_SECURITY, 'port security',
-     'vif ports: IPv4/ARP must carry the interface\'s own address (DHCP from 0.0.0.0 allowed); '
-     'DHCP server replies from vifs dropped; DHCP requests -> controller through a per-port meter'),
-    (SERVICES, 'services',
-     'ARP requests and ICMP echo requests for simulated interfaces are answered in the datapath '
-     '(reply out IN_PORT)'),
-    (L3, 'l3',
-     'to a router interface\'s MAC: longest-prefix match over the route link\'s routes -> '
-     'source MAC of the out router interface, TTL-1, next hop in reg0, out network in '
-     'metadata; TTL <= 1 -> controller (ICMP time exceeded, metered)'),
-    (NEXTHOP, 'next hop',
-     'out network + next-hop address -> its MAC from the topology (or learned by ARP on '
-     'physical networks, idle-expiring); unknown on a physical network -> controller (ARP, metered)'),
-    (L2, 'l2',
-     'network + destination MAC -> the interface port; broadcast/multicast -> the network\'s '
-     'flood group; unknown unicast dropped (physical networks: sent to the host port)'),
+    Stage(CLASSIFIER, 'classifier',
+          "in_port (and, on vif ports, the interface's source MAC) → network id (VNI) in "
+          'metadata; anything else is dropped',
+          frozenset({PORT_SECURITY, SERVICES}), 'classifier'),
+    Stage(PORT_SECURITY, 'port security',
+          "vif ports: IPv4/ARP must carry the interface's own address (DHCP from 0.0.0.0 "
+          'allowed); DHCP server replies from vifs dropped; DHCP requests → controller through '
+          'a per-port meter',
+          frozenset({SERVICES}), 'port_security'),
+    Stage(SERVICES, 'services',
+          'ARP and ICMP echo requests for simulated interfaces (and for every interface of a '
+          'router) are answered in the datapath (reply out IN_PORT); ARP replies to routers on '
+          'physical networks → controller (metered)',
+          frozenset({L3}), 'services'),
+    Stage(L3, 'l3',
+          "sent to a router interface's MAC: longest-prefix match over the route link's routes "
+          '→ source MAC of the outgoing router interface, TTL−1, next hop in reg0, outgoing '
+          'network in metadata; TTL ≤ 1 → controller (ICMP time exceeded, metered)',
+          frozenset({NEXTHOP, L2}), 'l3'),
+    Stage(NEXTHOP, 'next hop',
+          'outgoing network + next-hop address → its MAC from the topology, or learned by ARP on '
+          'physical networks (idle-expiring); unknown on a physical network → controller (ARP, '
+          'metered)',
+          frozenset({L2}), 'nexthop'),
+    Stage(L2, 'l2',
+          "network + destination MAC → the interface's port; broadcast/multicast → the network's "
+          'flood group (its own ports only); unknown unicast dropped (physical networks: sent to '
+          'the host port)',
+          frozenset(), 'l2'),
 )
+BY_TABLE: Dict[int, Stage] = {s.table: s for s in STAGES}
 
 # Metadata carries the network id (its VNI, 24 bits) from the classifier on.
 NETWORK_MASK = 0xffffff
 
 # reg0 carries the next-hop IPv4 address from L3 to NEXTHOP.
 NEXT_HOP_REG = 'reg0'
+
+
+class PipelineError(ValueError):
+    """A stage built a flow the pipeline does not allow (a bug, not bad input)."""
+
+
+def check_goto(table: int, goto: Optional[int]) -> None:
+    """Refuse a flow in an unknown table, or one continuing where its stage may not."""
+    stage = BY_TABLE.get(table)
+    if stage is None:
+        raise PipelineError(f'table {table} is not a stage of the pipeline')
+    if goto is not None and goto not in stage.next_tables:
+        allowed = ', '.join(str(t) for t in sorted(stage.next_tables)) or 'none'
+        raise PipelineError(f'a {stage.name} flow (table {table}) may not go to table {goto}; '
+                            f'allowed: {allowed}')

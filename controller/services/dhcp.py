@@ -33,17 +33,14 @@ Policy (DESIGN.md, RFC 2131):
 """
 from __future__ import annotations
 
-import ipaddress
-import struct
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
 from controller.packets import dhcp as p
-from controller.topology import DHCP, ROUTER, SIMULATED, Interface, Topology
+from controller.services.dhcp_plan import NetworkPlan, NetworkPlans
+from controller.topology import Interface, Topology
 
-__all__ = ['Reply', 'respond', 'network_plan', 'NetworkPlan']
+__all__ = ['Reply', 'respond', 'NetworkPlan', 'NetworkPlans']
 
 #: Options always sent (when they have a value), in this order unless the
 #: client's parameter request list says otherwise.
@@ -57,7 +54,6 @@ DROPPABLE = (p.OPT_MS_CLASSLESS_ROUTES, p.OPT_CLASSLESS_ROUTES, p.OPT_DOMAIN_NAM
              p.OPT_DNS)
 MIN_MAX_MESSAGE = 576          # RFC 2131: every client accepts 576-byte datagrams
 IP_UDP_HEADERS = 28
-UINT32 = 0xffffffff
 
 
 @dataclass(frozen=True)
@@ -75,155 +71,24 @@ class Reply:
 
 
 # --------------------------------------------------------------------------
-# per-network plan: everything that does not depend on the request
-
-@dataclass(frozen=True)
-class NetworkPlan:
-    """What the DHCP server of one network hands out, precomputed."""
-    network: str
-    server: Optional[Interface]
-    clients: Dict[str, Interface]        # chaddr -> vif/host interface
-    simulated_macs: frozenset
-    router: Optional[Interface]          # option 3
-    netmask: ipaddress.IPv4Address
-    broadcast: ipaddress.IPv4Address     # the network's directed broadcast
-    options: Dict[int, bytes]            # 1, 3, 6, 15, 51, 54, 58, 59, 121
-    classless_routes: Tuple[Tuple[ipaddress.IPv4Network, ipaddress.IPv4Address], ...]
-
-
-def _routers(topology: Topology, network: str) -> List[Interface]:
-    return sorted((i for i in topology.interfaces.values()
-                   if i.network == network and i.mode == SIMULATED
-                   and ROUTER in i.services and i.ipv4 is not None),
-                  key=lambda i: i.name)
-
-
-def _prefixes_behind(topology: Topology, router: Interface) -> List[ipaddress.IPv4Network]:
-    """Destination prefixes of the other routes on every route link that
-    routes through `router`."""
-    found = []
-    for link in sorted(topology.route_links.values(), key=lambda rl: rl.name):
-        if not any(r.interface == router.name for r in link.routes):
-            continue
-        for route in link.routes:
-            if route.interface != router.name and route.ipv4 not in found:
-                found.append(route.ipv4)
-    return found
-
-
-def _classless_routes(topology: Topology, network: str, own: ipaddress.IPv4Network,
-                      routers: List[Interface]
-                      ) -> Tuple[Tuple[ipaddress.IPv4Network, ipaddress.IPv4Address], ...]:
-    """Option 121 content, or () when option 3 alone says everything."""
-    if len(routers) < 2:
-        return ()
-    default_router, others = routers[0], routers[1:]
-    default = ipaddress.IPv4Network('0.0.0.0/0')
-    chosen: Dict[ipaddress.IPv4Network, ipaddress.IPv4Address] = {}
-    for router in others:
-        for prefix in _prefixes_behind(topology, router):
-            if prefix == default or prefix.subnet_of(own):
-                continue     # the default goes to option 3's router; own prefix is on-link
-            chosen.setdefault(prefix, router.ipv4)
-    if not chosen:
-        return ()
-    # Prefixes behind the default router that a wider prefix above would
-    # capture must be listed too, or longest-prefix match sends them astray.
-    for prefix in _prefixes_behind(topology, default_router):
-        if prefix == default or prefix.subnet_of(own) or prefix in chosen:
-            continue
-        if any(prefix.subnet_of(wider) for wider in chosen):
-            chosen[prefix] = default_router.ipv4
-    routes = sorted(chosen.items(), key=lambda kv: (-kv[0].prefixlen,
-                                                    int(kv[0].network_address)))
-    routes.append((default, default_router.ipv4))
-    return tuple(routes)
-
-
-def _encode_domain(name: str) -> bytes:
-    try:
-        return name.encode('idna')
-    except UnicodeError:
-        return name.encode('utf-8', 'replace')
-
-
-def _build_plan(topology: Topology, network: str) -> Optional[NetworkPlan]:
-    net = topology.networks.get(network)
-    if net is None:
-        return None
-    members = sorted(topology.interfaces_of(network), key=lambda i: i.name)
-    servers = [i for i in members if i.mode == SIMULATED and DHCP in i.services
-               and i.ipv4 is not None]
-    server = servers[0] if servers else None
-    clients = {i.mac.lower(): i for i in members if i.mode != SIMULATED}
-    simulated = frozenset(i.mac.lower() for i in members if i.mode == SIMULATED)
-    routers = _routers(topology, network)
-    router = routers[0] if routers else None
-    routes = _classless_routes(topology, network, net.ipv4, routers)
-    lease = max(0, min(int(net.lease_time), UINT32))
-    opts: Dict[int, bytes] = {p.OPT_SUBNET_MASK: net.ipv4.netmask.packed}
-    if router is not None:
-        opts[p.OPT_ROUTER] = router.ipv4.packed
-    if net.dns_servers:
-        opts[p.OPT_DNS] = b''.join(ipaddress.IPv4Address(d).packed
-                                   for d in net.dns_servers)
-    if net.domain_name:
-        opts[p.OPT_DOMAIN_NAME] = _encode_domain(net.domain_name)
-    opts[p.OPT_LEASE_TIME] = struct.pack('!I', lease)
-    if server is not None:
-        opts[p.OPT_SERVER_ID] = server.ipv4.packed
-    opts[p.OPT_RENEWAL_TIME] = struct.pack('!I', lease // 2)
-    opts[p.OPT_REBINDING_TIME] = struct.pack('!I', lease * 7 // 8)
-    if routes:
-        opts[p.OPT_CLASSLESS_ROUTES] = p.encode_classless_routes(routes)
-    return NetworkPlan(network=network, server=server, clients=clients,
-                       simulated_macs=simulated, router=router,
-                       netmask=net.ipv4.netmask, broadcast=net.ipv4.broadcast_address,
-                       options=opts, classless_routes=routes)
-
-
-# A topology is immutable, so its plans are computed once per network. Keyed
-# by id() with a weak reference guarding against id reuse; only the newest
-# few topologies are kept.
-_CACHE: Dict[int, Tuple[weakref.ref, Dict[str, Optional[NetworkPlan]]]] = {}
-_CACHE_LOCK = threading.Lock()
-_CACHE_TOPOLOGIES = 4
-
-
-def network_plan(topology: Topology, network: str) -> Optional[NetworkPlan]:
-    """The (cached) plan of `network` in `topology`; None if no such network."""
-    key = id(topology)
-    with _CACHE_LOCK:
-        entry = _CACHE.get(key)
-        if entry is not None and entry[0]() is not topology:
-            entry = None
-        if entry is None:
-            try:
-                ref = weakref.ref(topology)
-            except TypeError:          # not weak-referenceable: do not cache
-                return _build_plan(topology, network)
-            while len(_CACHE) >= _CACHE_TOPOLOGIES:
-                _CACHE.pop(next(iter(_CACHE)))
-            entry = _CACHE[key] = (ref, {})
-        plans = entry[1]
-        if network not in plans:
-            plans[network] = _build_plan(topology, network)
-        return plans[network]
-
-
-# --------------------------------------------------------------------------
 # the policy
 
 def respond(topology: Topology, network_name: str,
-            frame_or_msg: Union[bytes, bytearray, p.DhcpMessage]) -> Reply:
-    """Answer one DHCP request from network `network_name`. Never raises."""
+            frame_or_msg: Union[bytes, bytearray, p.DhcpMessage],
+            plans: Optional[NetworkPlans] = None) -> Reply:
+    """Answer one DHCP request from network `network_name`. Never raises.
+
+    `plans`: the precomputed plans of `topology`, if the caller keeps them.
+    """
+    if plans is None or plans.topology is not topology:
+        plans = NetworkPlans(topology)
     try:
-        return _respond(topology, network_name, frame_or_msg)
+        return _respond(plans, network_name, frame_or_msg)
     except Exception as e:  # pragma: no cover - a bug must not kill the controller
         return Reply(None, f'internal error answering DHCP: {type(e).__name__}: {e}')
 
 
-def _respond(topology: Topology, network_name: str, frame_or_msg) -> Reply:
+def _respond(plans: NetworkPlans, network_name: str, frame_or_msg) -> Reply:
     if isinstance(frame_or_msg, p.DhcpMessage):
         msg = frame_or_msg
         if msg.op != p.BOOTREQUEST:
@@ -233,7 +98,7 @@ def _respond(topology: Topology, network_name: str, frame_or_msg) -> Reply:
         if msg is None:
             return Reply(None, f'ignored: not a DHCP request ({why})')
     what = f'DHCP{msg.message_type_name} from {msg.chaddr} xid={msg.xid:#010x}'
-    plan = network_plan(topology, network_name)
+    plan = plans.get(network_name)
     if plan is None:
         return Reply(None, f'{what}: no reply, network {network_name!r} is not in the topology')
     if plan.server is None:

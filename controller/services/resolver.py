@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Hashable
 
 FIRST_RETRY, MAX_RETRY = 1.0, 30.0
-LEARNED_IDLE_SECONDS = 300
+
 
 
 @dataclass

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from controller.topology.model import Interface, Topology
+from controller.topology.model import ROUTER, Interface, Topology
 
 
 @dataclass(frozen=True)
@@ -78,4 +78,12 @@ def route_for_destination(topology: Topology, network: str, dst: ipaddress.IPv4A
         for entry in link_routes(topology, link):
             if entry.out == iface and dst in entry.prefix:
                 return iface, next_hop(entry, dst)
+    return None
+
+
+def router_by_mac(topology: Topology, network: str, mac: str) -> Optional[Interface]:
+    """The router interface of `network` with this MAC, if any."""
+    for iface in topology.interfaces_of(network):
+        if ROUTER in iface.services and iface.mac == mac:
+            return iface
     return None

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.packets import dhcp as p
-from controller.services.dhcp import Reply, network_plan, respond
+from controller.services.dhcp import NetworkPlans, Reply, respond
 from controller.topology import SIMULATED, VIF, Datapath, Interface, Network, Route, RouteLink, Topology
 from tests.unit.test_dhcp_packet import (
     DHCLIENT_DISCOVER,
@@ -413,9 +413,16 @@ def test_options_that_do_not_fit_the_clients_message_size_are_left_out_and_noted
 
 def test_the_plan_of_a_network_is_computed_once_per_topology():
     topo = lab()
-    assert network_plan(topo, 'net1') is network_plan(topo, 'net1')
-    assert network_plan(lab(), 'net1') is not network_plan(topo, 'net1')
-    assert network_plan(topo, 'nope') is None
+    plans = NetworkPlans(topo)
+    assert plans.get('net1') is plans.get('net1')
+    assert NetworkPlans(lab()).get('net1') is not plans.get('net1')
+    assert plans.get('nope') is None
+
+
+def test_a_reply_with_kept_plans_equals_one_computed_afresh():
+    topo = lab()
+    plans = NetworkPlans(topo)
+    assert respond(topo, 'net1', discover(), plans) == respond(topo, 'net1', discover())
 
 
 # -- real clients --------------------------------------------------------------------------

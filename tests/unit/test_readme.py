@@ -14,7 +14,7 @@ def documented_tables():
 
 
 def test_every_stage_is_a_row_of_the_readme_pipeline_table_with_its_name():
-    assert documented_tables() == {number: name for number, name, _ in tables.STAGES}
+    assert documented_tables() == {s.table: s.name for s in tables.STAGES}
 
 
 def test_every_table_the_pipeline_uses_is_a_documented_stage():

@@ -104,13 +104,21 @@ def test_groups_of_networks_that_left_the_switch_are_deleted_after_their_flows()
 def test_a_compile_reusing_remembered_port_flows_equals_a_compile_from_scratch():
     import dataclasses
 
-    from controller import pipeline  # noqa: F401
+    from controller.pipeline import Compiler
     before, ports = scaled(50)
-    compile_datapath(before, 'br0', ports)                  # warms the per-port memo
+    compiler = Compiler()
+    compiler.compile(before, 'br0', ports)                   # warms the per-port memo
     ifaces = dict(before.interfaces)
     ifaces['v7'] = dataclasses.replace(ifaces['v7'], mac='52:54:aa:aa:aa:07')
     del ifaces['v9']
     after = type(before)(before.source, before.datapaths, before.networks, ifaces)
-    warm = compile_datapath(after, 'br0', ports)
-    pipeline._PORT_FLOWS.clear()
-    assert compile_datapath(after, 'br0', ports) == warm
+    warm = compiler.compile(after, 'br0', ports)
+    assert warm == compile_datapath(after, 'br0', ports)
+
+
+def test_two_compilers_share_no_remembered_flows():
+    from controller.pipeline import Compiler
+    topology, ports = scaled(5)
+    first, second = Compiler(), Compiler()
+    first.compile(topology, 'br0', ports)
+    assert first._port_flows and not second._port_flows

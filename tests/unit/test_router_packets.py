@@ -2,8 +2,9 @@
 import ipaddress
 import struct
 
-from controller.packets.dhcp import ip_checksum
-from controller.packets.router import Arp, arp_request, parse_arp, parse_ipv4, time_exceeded
+from controller.packets.ethernet import ip_checksum
+from controller.packets.arp import Arp, arp_request, parse_arp
+from controller.packets.ipv4 import parse_ipv4, time_exceeded
 from controller.services.resolver import MAX_RETRY, Resolver
 
 

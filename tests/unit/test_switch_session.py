@@ -5,7 +5,7 @@ import struct
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller.openflow.session import READY, SwitchSession
+from controller.openflow.session import MAX_REREADS, State, SwitchSession
 from tests.unit.factories import overlapping
 
 
@@ -64,12 +64,12 @@ class Reply:
 def ready_session():
     dp = RecordingDatapath()
     session = SwitchSession(dp, 'br0', logging.getLogger('test'))
-    session.state = READY
+    session.state = State.READY
     return dp, session
 
 
 def kinds(msgs):
-    return [m.name for m in msgs]
+    return [getattr(m, "name", type(m).__name__) for m in msgs]
 
 
 def test_a_change_is_committed_only_after_the_switch_accepted_every_part():
@@ -93,8 +93,61 @@ def test_a_refused_part_discards_the_whole_change():
     session.on_error(Reply(adds[3].xid))
     dp.sent.clear()
     session.on_barrier(Reply(check))
-    assert kinds(dp.sent) == [f'ONFBundleCtrlMsg:{ofp.ONF_BCT_DISCARD_REQUEST}']
-    assert session.errors_since_sync == 1      # the app re-reads the switch after this
+    assert kinds(dp.sent)[0] == f'ONFBundleCtrlMsg:{ofp.ONF_BCT_DISCARD_REQUEST}'
+    assert f'ONFBundleCtrlMsg:{ofp.ONF_BCT_COMMIT_REQUEST}' not in kinds(dp.sent)
+
+
+def refuse_one_change(dp, session):
+    """Sync from nothing, have the switch refuse a part, and confirm."""
+    session.installed = type(session.installed)()
+    dp.sent.clear()
+    session.sync(overlapping(), 'connected')
+    adds = [m for m in dp.sent if m.name == 'ONFBundleAddMsg']
+    session.on_error(Reply(adds[0].xid))
+    session.on_barrier(Reply(dp.sent[-1].xid))
+
+
+def test_after_a_refused_change_the_session_re_reads_the_switch():
+    dp, session = ready_session()
+    refuse_one_change(dp, session)
+    assert session.state is State.READING
+    assert kinds(dp.sent)[-3:] == ['OFPFlowStatsRequest', 'OFPGroupDescStatsRequest',
+                                   'OFPMeterConfigStatsRequest']
+
+
+def test_a_session_whose_changes_keep_being_refused_gives_up_re_reading():
+    dp, session = ready_session()
+    for _ in range(MAX_REREADS + 1):
+        session.state = State.READY
+        refuse_one_change(dp, session)
+    assert session.state is State.GAVE_UP
+    assert 'OFPFlowStatsRequest' not in kinds(dp.sent)
+
+
+def test_a_session_that_gave_up_is_ready_again_after_a_change_succeeds():
+    dp, session = ready_session()
+    session.state, session.rereads = State.GAVE_UP, MAX_REREADS + 1
+    session.sync(overlapping(), 'connected')
+    session.on_barrier(Reply(dp.sent[-1].xid))                 # the check: commit
+    session.on_barrier(Reply(dp.sent[-1].xid))                 # the commit's barrier
+    assert (session.state, session.rereads) == (State.READY, 0)
+
+
+def test_a_retired_datapath_stays_until_the_removal_of_our_flows_is_committed():
+    dp, session = ready_session()
+    session.sync(overlapping(), 'connected')
+    session.on_barrier(Reply(dp.sent[-1].xid))
+    session.on_barrier(Reply(dp.sent[-1].xid))
+    dp.sent.clear()
+    session.retire('topology change')
+    assert session.state is State.RETIRING
+    assert f'ONFBundleCtrlMsg:{ofp.ONF_BCT_OPEN_REQUEST}' in kinds(dp.sent)
+    session.on_barrier(Reply(dp.sent[-1].xid))
+    assert kinds(dp.sent)[-2] == f'ONFBundleCtrlMsg:{ofp.ONF_BCT_COMMIT_REQUEST}'
+    assert session.state is State.RETIRING
+    session.on_barrier(Reply(dp.sent[-1].xid))
+    assert session.state is State.RETIRED
+    assert session.installed.flows == {}
 
 
 def test_meters_are_sent_before_the_bundle_because_ovs_cannot_bundle_them():

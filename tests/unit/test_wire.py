@@ -197,7 +197,7 @@ def test_a_whole_bundled_sync_is_the_same_byte_stream(monkeypatch):
 
     dp = Recording()
     session = switch.SwitchSession(dp, 'br0', logging.getLogger('test'))
-    monkeypatch.setattr(switch, '_bundle_ids', itertools.count(3))
+    session._bundle_ids = itertools.count(3)
     assert session._send(plan) == check
     session.on_barrier(type('Reply', (), {'xid': check})())
     assert dp.writes == [bytes(expected), bytes(commit)]
@@ -205,8 +205,7 @@ def test_a_whole_bundled_sync_is_the_same_byte_stream(monkeypatch):
 
 def test_a_learned_next_hop_is_byte_identical():
     from controller.pipeline.flows import LEARNED_COOKIE_TAG
-    from controller.pipeline.l3 import learned_next_hop
-    from controller.services.resolver import LEARNED_IDLE_SECONDS
+    from controller.pipeline.nexthop import LEARNED_IDLE_SECONDS, learned_next_hop
     ip = ipaddress.IPv4Address('10.0.10.254')
     xid = next(_xids)
     f = learned_next_hop(110, ip, '52:54:00:aa:bb:cc')
@@ -234,7 +233,8 @@ SAMPLES = {
     'icmpv4_type': [8, 0], 'icmpv4_code': [0, 3], 'arp_op': [1, 2],
     'arp_spa': ['10.0.10.1', ('10.0.10.0', '255.255.255.0')], 'arp_tpa': ['172.16.1.254'],
     'arp_sha': ['52:54:00:00:10:fe'], 'arp_tha': ['00:00:00:00:00:00'],
-    'reg0': [0, 167774974, (0x0a000000, 0xff000000)], 'nw_ttl': [0, 1, 255],
+    'reg0': [0, 167774974, (0x0a000000, 0xff000000)], 'reg1': [0, 4, 0xffffffff],
+    'nw_ttl': [0, 1, 255],
 }
 
 
@@ -272,15 +272,15 @@ def test_a_match_on_every_field_at_once_is_in_os_kens_order_with_nicira_fields_l
     f = Flow(30, 2000, match, (DecTtl(),), goto=31, write_metadata=(1, 0xff), meter=4)
     expected = osken(ref.flow_add(DP, f), 5)
     assert wire.flow_add(f, 5) == expected
-    # reg0 and nw_ttl are the last two TLVs
+    # the Nicira fields (reg0, reg1, nw_ttl) are the last TLVs
     body = wire.match_bytes(match)
     headers, at, length = [], 4, struct.unpack_from('!H', body, 2)[0]
     while at < length:
         h, = struct.unpack_from('!I', body, at)
         headers.append(h)
         at += 4 + (h & 0xff)
-    assert headers[-2:] == [nicira_ext.nxm_nx_reg(0), nicira_ext.NXM_NX_IP_TTL]
-    assert headers[:-2] == sorted(headers[:-2])
+    assert headers[-3:] == [nicira_ext.nxm_nx_reg(0), nicira_ext.nxm_nx_reg(1), nicira_ext.NXM_NX_IP_TTL]
+    assert headers[:-3] == sorted(headers[:-3])
 
 
 def test_instruction_combinations_are_byte_identical():

@@ -1,0 +1,47 @@
+"""Table NEXTHOP: (outgoing network, next-hop address in reg0) -> destination MAC.
+
+Every addressed interface of a routed network is a next hop the topology
+knows.  On a physical network an address the topology does not know goes
+to the controller (metered), which resolves it by ARP from the router
+interface (controller.services.nexthop) and installs `learned_next_hop`,
+an idle-expiring flow outside the desired state.
+"""
+from controller.pipeline import tables
+from controller.pipeline.context import DatapathView
+from controller.pipeline.flows import Flow, Meter, SetField, flow
+from controller.pipeline.punt import Reason, to_controller
+from controller.topology import PHYSICAL, SIMULATED
+
+RESOLVE_METER = 0xfffe0002         # out of the port-number range (DHCP meters)
+RESOLVE_RATE_PPS, RESOLVE_BURST = 20, 20
+KNOWN_PRIORITY, LEARNED_PRIORITY, UNKNOWN_PRIORITY = 100, 50, 1
+LEARNED_IDLE_SECONDS = 300         # a learned next hop unused this long expires in the switch
+
+
+def nexthop_flows(view: DatapathView):
+    yield flow(tables.NEXTHOP, 0)
+    for network in view.routed_networks:
+        vni = view.vni(network)
+        for iface in view.topology.interfaces_of(network):
+            if iface.mode != SIMULATED and iface.ipv4 is not None:
+                yield flow(tables.NEXTHOP, KNOWN_PRIORITY, (SetField('eth_dst', iface.mac),),
+                           goto=tables.L2, metadata=vni, **{tables.NEXT_HOP_REG: int(iface.ipv4)})
+        if view.topology.networks[network].mode == PHYSICAL:
+            yield flow(tables.NEXTHOP, UNKNOWN_PRIORITY, to_controller(Reason.NEXT_HOP_UNKNOWN),
+                       meter=RESOLVE_METER, metadata=vni)
+
+
+def learned_next_hop(vni: int, ip, mac: str) -> Flow:
+    """A next hop resolved by ARP, below the topology's own next hops."""
+    return flow(tables.NEXTHOP, LEARNED_PRIORITY, (SetField('eth_dst', mac),), goto=tables.L2,
+                metadata=vni, **{tables.NEXT_HOP_REG: int(ip)})
+
+
+def resolves_next_hops(view: DatapathView) -> bool:
+    """True when a physical network is routed here (next hops may need ARP)."""
+    return any(view.topology.networks[n].mode == PHYSICAL for n in view.routed_networks)
+
+
+def nexthop_meters(view: DatapathView):
+    if resolves_next_hops(view):
+        yield Meter(RESOLVE_METER, RESOLVE_RATE_PPS, RESOLVE_BURST)

@@ -1,0 +1,92 @@
+"""Packet-ins, dispatched by the reason the punting flow wrote into them.
+
+Each service registers a handler for a `controller.pipeline.punt.Reason`.
+A handler gets one `PacketIn` and returns actions (frames to send, flows
+to install) as data; the app carries them out.  Nothing a packet contains
+can stop the app: a handler that raises is logged and counted, and so is
+a reason nobody handles.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Protocol, Sequence
+
+from controller.pipeline.punt import Reason
+from controller.services.actions import Action
+from controller.topology import Interface, Network, Topology
+
+MAX_REMEMBERED_NOTES = 10000
+
+
+class PortView(Protocol):
+    """What a service may ask of the switch a packet came from."""
+    label: str
+    dpid: int
+
+    def interface_at(self, topology: Topology, ofport: int) -> Optional[Interface]: ...
+
+    def host_ports(self, topology: Topology, network: str) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True)
+class PacketIn:
+    topology: Topology
+    switch: PortView
+    in_port: int
+    network: Optional[Network]      # from the metadata the pipeline had written
+    frame: bytes
+    now: float                      # monotonic seconds
+
+
+Handler = Callable[[PacketIn], List[Action]]
+
+
+class Registry:
+    def __init__(self, log: logging.Logger):
+        self.log = log
+        self._handlers: Dict[Reason, Handler] = {}
+        self.counts: Dict[str, int] = {}          # reason name (or 'unknown') -> packet-ins
+        self.failures = 0                         # handlers that raised
+
+    def register(self, reason: Reason, handler: Handler) -> None:
+        if reason in self._handlers:
+            raise ValueError(f'{reason.name} already has a handler')
+        self._handlers[reason] = handler
+
+    def dispatch(self, reason: int, packet: PacketIn) -> List[Action]:
+        known = reason in Reason._value2member_map_
+        name = Reason(reason).name if known else 'unknown'
+        handler = self._handlers.get(Reason(reason)) if known else None
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if handler is None:
+            self._unexpected(packet.switch.label, reason)
+            return []
+        try:
+            return handler(packet)
+        except Exception:                      # a bad packet must never stop the app
+            self.failures += 1
+            self.log.exception('%s: could not handle a %s packet-in', packet.switch.label, name)
+            return []
+
+    def _unexpected(self, label: str, reason: int) -> None:
+        n = sum(v for k, v in self.counts.items() if k == 'unknown' or Reason[k] not in self._handlers)
+        if n <= 10 or n % 1000 == 0:
+            self.log.warning('%s: packet-in #%d with no service for reason %s', label, n, reason)
+
+
+class LogOnce:
+    """Important notes at INFO; others once each at DEBUG, so a noisy client
+    cannot flood the log."""
+
+    def __init__(self, log: logging.Logger):
+        self.log = log
+        self._seen: set = set()
+
+    def __call__(self, note: str, important: bool) -> None:
+        if important:
+            self.log.info(note)
+        elif note not in self._seen:
+            if len(self._seen) < MAX_REMEMBERED_NOTES:
+                self._seen.add(note)
+            self.log.debug(note)
