@@ -11,8 +11,8 @@ from typing import List, Tuple
 
 from os_ken.ofproto import nicira_ext
 
-from controller.openflow.reconcile import FlowKey, Plan
-from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
+from controller.openflow.reconcile import Plan
+from controller.pipeline.flows import DecTtl, Flow, FlowKey, Group, Meter, Move, Output, SetField, ToGroup
 
 ALL_ONES_64 = 0xffffffffffffffff
 
