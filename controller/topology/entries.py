@@ -10,6 +10,7 @@ piling up follow-on errors.
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from controller.topology.errors import Problem
@@ -190,3 +191,13 @@ def _item_line(items, index: int, fallback: Optional[int]) -> Optional[int]:
 
 def _line_of_container(data, fallback: Optional[int]) -> Optional[int]:
     return getattr(data, 'line', None) or fallback
+
+
+@dataclass
+class Sections:
+    """Every entry of the file that has a well-formed name, in file order."""
+    datapaths: Dict[str, Entry] = field(default_factory=dict)
+    networks: Dict[str, Entry] = field(default_factory=dict)
+    interfaces: Dict[str, Entry] = field(default_factory=dict)
+    route_links: Dict[str, Entry] = field(default_factory=dict)
+    routes: Dict[str, List[Entry]] = field(default_factory=dict)    # by route link

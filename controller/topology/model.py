@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
 VIF, SIMULATED, HOST = 'vif', 'simulated', 'host'
 VIRTUAL, PHYSICAL = 'virtual', 'physical'
@@ -23,6 +23,7 @@ class Datapath:
     name: str
     dpid: int
     tunnel_ip: Optional[ipaddress.IPv4Address] = None
+    tunnel_port: str = 'vxlan0'      # the bridge's flow-based VXLAN port
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Network:
     dns_servers: Tuple[ipaddress.IPv4Address, ...] = ()
     domain_name: Optional[str] = None
     lease_time: int = 86400
+    mtu: int = 1450                  # DHCP option 26: 1500 - VXLAN's 50
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,6 @@ class Route:
 class RouteLink:
     name: str
     routes: Tuple[Route, ...]
-    mac: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,38 @@ class Topology:
 
     def interfaces_of(self, network: str):
         return list(self._by_network.get(network, ()))
+
+    # -- across datapaths ----------------------------------------------------
+    @cached_property
+    def _span(self) -> Dict[str, FrozenSet[str]]:
+        found: Dict[str, set] = {name: set() for name in self.networks}
+        for iface in self.interfaces.values():
+            if iface.datapath is not None and iface.mode != SIMULATED:
+                found.setdefault(iface.network, set()).add(iface.datapath)
+        return {name: frozenset(dps) for name, dps in found.items()}
+
+    def span_of(self, network: str) -> FrozenSet[str]:
+        """The datapaths where `network` has vif or host interfaces."""
+        return self._span.get(network, frozenset())
+
+    @cached_property
+    def _joined(self) -> Dict[str, FrozenSet[str]]:
+        found: Dict[str, set] = {name: {name} for name in self.networks}
+        for link in self.route_links.values():
+            members = {self.interfaces[r.interface].network for r in link.routes}
+            for network in members:
+                found[network] |= members
+        return {name: frozenset(nets) for name, nets in found.items()}
+
+    def joined_to(self, network: str) -> FrozenSet[str]:
+        """`network` and every network a route link joins it to: where its
+        traffic may be routed (in the datapath where it enters)."""
+        return self._joined.get(network, frozenset({network}))
+
+    def senders_to(self, network: str) -> FrozenSet[str]:
+        """Datapaths that may send traffic into `network`: those where it,
+        or a network joined to it, has interfaces."""
+        return frozenset(dp for n in self.joined_to(network) for dp in self.span_of(n))
 
     def ports_on(self, datapath: str) -> Mapping[str, Interface]:
         """Interfaces (vif and host) plugged into `datapath`, by port name

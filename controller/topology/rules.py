@@ -9,14 +9,16 @@ that parsed (`entry.values.get`), so one mistake does not cascade.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from controller.topology.entries import Entry, Report
+from controller.topology.entries import Entry, Report, Sections
 from controller.topology.model import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
+from controller.topology.spans import check_tunnels
 from controller.topology.values import (
     LEASE_MAX,
     LEASE_MIN,
+    MTU_MAX,
+    MTU_MIN,
     NETWORK_MAX_PREFIXLEN,
     VNI_MAX,
     choice,
@@ -32,34 +34,27 @@ from controller.topology.values import (
 )
 
 TOP_KEYS = ('datapaths', 'networks', 'interfaces', 'route_links')
-DATAPATH_KEYS = ('dpid', 'tunnel_ip')
-NETWORK_KEYS = ('ipv4', 'mode', 'vni', 'dns_servers', 'domain_name', 'lease_time')
+DATAPATH_KEYS = ('dpid', 'tunnel_ip', 'tunnel_port')
+NETWORK_KEYS = ('ipv4', 'mode', 'vni', 'dns_servers', 'domain_name', 'lease_time', 'mtu')
 INTERFACE_KEYS = ('network', 'mac', 'ipv4', 'mode', 'datapath', 'port', 'services')
 ROUTE_LINK_KEYS = ('routes', 'mac')
 ROUTE_KEYS = ('interface', 'ipv4', 'gateway')
 DEFAULT_LEASE_TIME = 86400
+DEFAULT_TUNNEL_PORT = 'vxlan0'
+DEFAULT_MTU = 1450               # 1500 - VXLAN's 50 bytes of headers
 
 # The parsers, made once (not once per entry: a topology has thousands).
 NETWORK_PREFIX = prefix(NETWORK_MAX_PREFIXLEN)
 NETWORK_MODE = choice(VIRTUAL, PHYSICAL)
 VNI = integer(1, VNI_MAX, 'a VXLAN network identifier')
 LEASE_TIME = integer(LEASE_MIN, LEASE_MAX, 'a number of seconds')
+MTU = integer(MTU_MIN, MTU_MAX, 'an MTU in bytes')
 NETWORK_NAME = reference('network')
 DATAPATH_NAME = reference('datapath')
 INTERFACE_NAME = reference('interface')
 INTERFACE_MODE = choice(VIF, SIMULATED, HOST)
 SERVICE = choice(DHCP, ROUTER)
 ROUTE_PREFIX = prefix()
-
-
-@dataclass
-class Sections:
-    """Every entry of the file that has a well-formed name, in file order."""
-    datapaths: Dict[str, Entry] = field(default_factory=dict)
-    networks: Dict[str, Entry] = field(default_factory=dict)
-    interfaces: Dict[str, Entry] = field(default_factory=dict)
-    route_links: Dict[str, Entry] = field(default_factory=dict)
-    routes: Dict[str, List[Entry]] = field(default_factory=dict)    # by route link
 
 
 def read_sections(report: Report, data) -> Sections:
@@ -83,6 +78,7 @@ def read_sections(report: Report, data) -> Sections:
     check_networks(s)
     check_interfaces(s)
     check_route_links(s)
+    check_tunnels(s)
     return s
 
 
@@ -99,6 +95,7 @@ def claim(owners: dict, slot, name: str) -> Optional[str]:
 def read_datapath(e: Entry) -> None:
     e.required('dpid', parse_dpid)
     e.optional('tunnel_ip', parse_ipv4_address)
+    e.optional('tunnel_port', parse_port, DEFAULT_TUNNEL_PORT)
 
 
 def read_network(e: Entry) -> None:
@@ -108,6 +105,7 @@ def read_network(e: Entry) -> None:
     e.optional_list('dns_servers', parse_ipv4_address)
     e.optional('domain_name', parse_domain_name)
     e.optional('lease_time', LEASE_TIME, DEFAULT_LEASE_TIME)
+    e.optional('mtu', MTU, DEFAULT_MTU)
 
 
 def read_interface(e: Entry) -> None:
@@ -133,7 +131,8 @@ def read_interface(e: Entry) -> None:
 
 
 def read_route_link(e: Entry) -> Optional[List[Entry]]:
-    e.optional('mac', parse_mac)
+    e.forbid('mac', "a route link has no MAC of its own here (OpenVNet's route link MAC): each "
+                    "datapath routes with the router interfaces' own MACs")
     routes = e.entries('routes', ROUTE_KEYS, 'routes, each with an interface')
     if routes is None:
         return None
@@ -162,6 +161,9 @@ def _check_unique(entries, key: str, describe) -> None:
 def check_datapaths(s: Sections) -> None:
     _check_unique(s.datapaths, 'dpid',
                   lambda dpid, other: f'datapath id {dpid:#x} is already used by datapath {other}')
+    _check_unique(s.datapaths, 'tunnel_ip',
+                  lambda ip, other: f'{ip} is already the tunnel_ip of datapath {other}; each '
+                                    'datapath needs its own VXLAN endpoint address')
 
 
 def check_networks(s: Sections) -> None:

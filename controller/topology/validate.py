@@ -93,17 +93,17 @@ def build_topology(source: str, s: Sections) -> Topology:
     vnis = {**explicit, **assign_vnis(explicit, (n for n in s.networks if n not in explicit))}
     return Topology(
         source=source,
-        datapaths={name: Datapath(name, e.values['dpid'], e.values['tunnel_ip'])
+        datapaths={name: Datapath(name, e.values['dpid'], e.values['tunnel_ip'],
+                                  e.values['tunnel_port'])
                    for name, e in s.datapaths.items()},
         networks={name: Network(name, v['ipv4'], v['mode'], vnis[name], v['dns_servers'],
-                                v['domain_name'], v['lease_time'])
+                                v['domain_name'], v['lease_time'], v['mtu'])
                   for name, v in ((n, e.values) for n, e in s.networks.items())},
         interfaces={name: Interface(name, v['network'], v['mac'], v['ipv4'], v['mode'],
                                     v.get('datapath'), v.get('port'), v.get('services', ()))
                     for name, v in ((n, e.values) for n, e in s.interfaces.items())},
-        route_links={name: RouteLink(name, tuple(_route(s, r.values) for r in s.routes[name]),
-                                     e.values['mac'])
-                     for name, e in s.route_links.items()})
+        route_links={name: RouteLink(name, tuple(_route(s, r.values) for r in s.routes[name]))
+                     for name in s.route_links})
 
 
 def _route(s: Sections, values: dict) -> Route:

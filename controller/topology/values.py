@@ -17,6 +17,7 @@ PORT_MAX = 64
 VNI_MAX = 2 ** 24 - 1           # VXLAN network identifiers are 24 bits
 DPID_LIMIT = 2 ** 64            # OpenFlow datapath ids are 64 bits
 LEASE_MIN, LEASE_MAX = 60, 2 ** 32 - 1   # DHCP option 51 is 32 bits
+MTU_MIN, MTU_MAX = 576, 9000    # every IPv4 host takes 576 (RFC 791); jumbo frames stop at 9000
 NETWORK_MAX_PREFIXLEN = 30      # a /31 or /32 network has no usable host address
 
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')

@@ -252,7 +252,7 @@ def test_a_section_that_is_not_a_mapping_is_rejected():
 
 def test_an_entry_that_is_not_a_mapping_is_rejected():
     only_problem('datapaths:\n  br0: 1  # <-\n', 'datapaths.br0',
-                 'expected a mapping with the keys dpid, tunnel_ip; found the integer 1')
+                 'expected a mapping with the keys dpid, tunnel_ip, tunnel_port; found the integer 1')
 
 
 def test_an_empty_entry_is_rejected_once_not_once_per_missing_key():
@@ -594,7 +594,7 @@ def test_a_host_interface_on_a_virtual_network_is_rejected():
 # -- route links --------------------------------------------------------------------
 
 def test_a_route_link_without_routes_is_rejected():
-    only_problem(route_links('  rl1:  # <-\n    mac: 52:54:00:60:11:11\n'), 'route_links.rl1.routes',
+    only_problem(route_links('  rl1: {}  # <-\n'), 'route_links.rl1.routes',
                  'missing; expected a list of routes')
 
 
@@ -679,15 +679,10 @@ def test_two_routes_to_the_same_prefix_in_a_route_link_are_rejected():
                  'route_links.rl1.routes[1].ipv4', '172.16.1.0/24 is already routed to routes[0] (net1-gw)')
 
 
-def test_a_route_link_mac_must_be_unicast():
-    only_problem(route_links('  rl1:\n    mac: 03:00:00:00:00:01  # <-\n'
+def test_a_route_link_mac_from_openvnet_is_refused_with_the_reason():
+    only_problem(route_links('  rl1:\n    mac: 52:54:00:60:11:11  # <-\n'
                              '    routes: [{interface: net1-gw}, {interface: net2-gw}]\n'),
-                 'route_links.rl1.mac', 'is a multicast address')
-
-
-def test_a_route_link_mac_reaches_the_model():
-    text = route_links('  rl1:\n    mac: 52:54:00:60:11:11\n    routes: [{interface: net1-gw}, {interface: net2-gw}]\n')
-    assert validate_text(text, 't.yml').route_links['rl1'].mac == '52:54:00:60:11:11'
+                 'route_links.rl1.mac', "router interfaces' own MACs; remove mac")
 
 
 def test_an_unknown_key_in_a_route_is_rejected():
