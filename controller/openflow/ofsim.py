@@ -119,3 +119,47 @@ class FakeSwitch:
 
 def ports_of(outputs) -> List[int]:
     return sorted(port for port, _ in outputs)
+
+
+class Fabric:
+    """Several simulated switches joined by VXLAN, as the tunnel port does it:
+    a frame output to a datapath's tunnel port with `tun_ipv4_dst` set enters
+    the datapath with that tunnel_ip through its own tunnel port, carrying
+    the VNI and the sender's tunnel_ip as the tunnel source.  Pipeline
+    registers and metadata do not cross (a new pipeline starts there)."""
+
+    def __init__(self):
+        self.switches: Dict[str, FakeSwitch] = {}
+        self.tunnel_ports: Dict[str, int] = {}
+        self.tunnel_ips: Dict[str, str] = {}
+
+    def add(self, name: str, switch: FakeSwitch, tunnel_port: int, tunnel_ip: str) -> None:
+        self.switches[name], self.tunnel_ports[name], self.tunnel_ips[name] = switch, tunnel_port, tunnel_ip
+
+    def run(self, datapath: str, packet: dict, max_hops: int = 4) -> List[Tuple[str, int, dict]]:
+        """Final outputs as (datapath, port, packet); tunnel hops are followed.
+        A tunnel destination that is no datapath here is an output on the
+        tunnel port itself (the underlay would carry it nowhere we model)."""
+        if max_hops == 0:
+            raise AssertionError('a frame kept crossing tunnels: a forwarding loop')
+        out: List[Tuple[str, int, dict]] = []
+        for port, pkt in self.switches[datapath].run(packet):
+            target = self._datapath_at(pkt.get('tun_ipv4_dst'))
+            if port != self.tunnel_ports[datapath] or target is None:
+                out.append((datapath, port, pkt))
+                continue
+            arriving = {k: v for k, v in pkt.items()
+                        if not k.startswith('reg') and k not in ('metadata', 'tun_ipv4_dst')}
+            arriving.update(in_port=self.tunnel_ports[target], tun_ipv4_src=self.tunnel_ips[datapath])
+            out += self.run(target, arriving, max_hops - 1)
+        return out
+
+    def _datapath_at(self, ip):
+        for name, own in self.tunnel_ips.items():
+            if own == ip:
+                return name
+        return None
+
+
+def deliveries(outputs) -> List[Tuple[str, int]]:
+    return sorted((dp, port) for dp, port, _ in outputs)

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Set
 from controller.openflow import readback, wire
 from controller.openflow.reconcile import Installed, Plan, plan_changes
 from controller.pipeline import Compiler, DesiredState
-from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, Flow
+from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_LOCAL, Flow
 from controller.topology import HOST, Interface, Topology
 
 # Groups and meters we may own: a flood group's id is its network's VNI, a
@@ -93,6 +93,7 @@ class SwitchSession:
         self._staged: Dict[int, _StagedBundle] = {}   # check-barrier xid -> bundle to commit
         self._encoded: Dict[int, bytes] = {}          # cookie -> encoded flow-mod, reused
         self._bundle_ids = itertools.count(1)
+        self.tunnel_port_missing = False
 
     @property
     def label(self) -> str:
@@ -181,6 +182,7 @@ class SwitchSession:
             desired = DesiredState()
         else:
             desired = self.compiler.compile(topology, self.name, self.ports)
+            self._check_tunnel_port(topology, desired.tunnel_port_missing)
         plan = plan_changes(desired, self.installed)
         if plan:
             started = time.monotonic()
@@ -193,6 +195,24 @@ class SwitchSession:
             level = logging.INFO if reason == 'connected' else logging.DEBUG
             self.log.log(level, '%s: %s: already in sync', self.label, reason)
         return plan
+
+    def _check_tunnel_port(self, topology: Topology, missing: bool) -> None:
+        """Say once, with the command that fixes it, that the bridge lacks its
+        VXLAN port (and once when it is back)."""
+        if missing == self.tunnel_port_missing:
+            return
+        self.tunnel_port_missing = missing
+        conf = topology.datapaths[self.name]
+        if not missing:
+            self.log.info('%s: tunnel port %s found; forwarding to other datapaths', self.label,
+                          conf.tunnel_port)
+            return
+        bridge = self._names.get(OFPP_LOCAL, self.name)
+        self.log.warning(
+            '%s: the bridge has no tunnel port %s, so nothing reaches other datapaths; add it with: '
+            'ovs-vsctl add-port %s %s -- set interface %s type=vxlan options:remote_ip=flow '
+            'options:key=flow options:local_ip=%s', self.label, conf.tunnel_port, bridge,
+            conf.tunnel_port, conf.tunnel_port, conf.tunnel_ip or '<tunnel_ip>')
 
     def retire(self, reason: str) -> None:
         """The datapath left the topology: remove exactly our flows, and stay

@@ -157,8 +157,12 @@ _FIELD_TABLE = {
     'arp_tpa': (_OFPXMC_OPENFLOW_BASIC, 23, 4, _IPV4),
     'arp_sha': (_OFPXMC_OPENFLOW_BASIC, 24, 6, _MAC),
     'arp_tha': (_OFPXMC_OPENFLOW_BASIC, 25, 6, _MAC),
+    'tunnel_id': (_OFPXMC_OPENFLOW_BASIC, 38, 8, _INT),   # the VXLAN VNI
     'reg0': (_OFPXMC_NXM_1, 0, 4, _INT),            # NXM_NX_REG0: next hop
     'reg1': (_OFPXMC_NXM_1, 1, 4, _INT),            # NXM_NX_REG1: punt reason
+    'reg2': (_OFPXMC_NXM_1, 2, 4, _INT),            # NXM_NX_REG2: came from the tunnel
+    'tun_ipv4_src': (_OFPXMC_NXM_1, 31, 4, _IPV4),  # NXM_NX_TUN_IPV4_SRC
+    'tun_ipv4_dst': (_OFPXMC_NXM_1, 32, 4, _IPV4),  # NXM_NX_TUN_IPV4_DST
     'nw_ttl': (_OFPXMC_NXM_1, 29, 1, _INT),         # NXM_NX_IP_TTL
 }
 SUPPORTED_FIELDS = frozenset(_FIELD_TABLE)

@@ -3,24 +3,52 @@
 The in_port decides: each port stamps its network id (VNI) into metadata.
 On vif ports the frame must also carry the interface's own source MAC, so a
 VM cannot impersonate another; host ports (uplinks to a physical LAN) carry
-many MACs and skip the source checks.  Anything else is dropped here, which
-is also what isolates the rest of the bridge from our networks.
+many MACs and skip the source checks.
+
+From the tunnel port, the VNI and the tunnel source decide: a frame is
+accepted only for a network with ports here, and only from a datapath that
+may send into it (it has interfaces in that network, or in one routed to
+it).  It was switched (and routed) where it entered, so it goes straight to
+L2, marked as from the tunnel so that L2 delivers it here only.  Anything
+else from the tunnel is dropped by a flow of its own, whose counters show
+forged or stray tunnel traffic.
+
+Anything else is dropped here, which is also what isolates the rest of the
+bridge from our networks.
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import flow
+from controller.pipeline.flows import SetField, flow
+from controller.pipeline.tunnel import TUNNEL_SRC_FIELD, VNI_FIELD
 from controller.topology import VIF
+
+PORT_PRIORITY, TUNNEL_PRIORITY, TUNNEL_DROP_PRIORITY = 100, 100, 50
+FROM_TUNNEL = (SetField(tables.FROM_TUNNEL_REG, 1),)
 
 
 def classifier_flows(view: DatapathView):
     yield flow(tables.CLASSIFIER, 0)                       # unknown port or MAC: drop
+    yield from tunnel_flows(view)
 
 
 def classifier_port_flows(iface, ofport: int, vni: int):
     stamp = (vni, tables.NETWORK_MASK)
     if iface.mode == VIF:
-        yield flow(tables.CLASSIFIER, 100, in_port=ofport, eth_src=iface.mac,
+        yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport, eth_src=iface.mac,
                    write_metadata=stamp, goto=tables.PORT_SECURITY)
     else:
-        yield flow(tables.CLASSIFIER, 100, in_port=ofport,
+        yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport,
                    write_metadata=stamp, goto=tables.SERVICES)
+
+
+def tunnel_flows(view: DatapathView):
+    port = view.tunnel_port
+    if port is None or not view.needs_tunnel:
+        return
+    yield flow(tables.CLASSIFIER, TUNNEL_DROP_PRIORITY, in_port=port)   # unknown VNI or source
+    for name, net in view.local_networks.items():
+        for sender in view.senders_to(name):
+            yield flow(tables.CLASSIFIER, TUNNEL_PRIORITY, FROM_TUNNEL,
+                       write_metadata=(net.vni, tables.NETWORK_MASK), goto=tables.L2,
+                       in_port=port, **{VNI_FIELD: net.vni,
+                                        TUNNEL_SRC_FIELD: str(view.tunnel_ip_of(sender))})

@@ -39,6 +39,7 @@ class DesiredState:
     flows: Dict[int, Flow] = field(default_factory=dict)     # cookie -> flow
     groups: Dict[int, Group] = field(default_factory=dict)   # group id -> group
     meters: Dict[int, Meter] = field(default_factory=dict)   # meter id -> meter
+    tunnel_port_missing: bool = False   # other datapaths need reaching, but the bridge has no tunnel port
 
 
 def _checked(flows: Iterable[Flow]) -> Dict[int, Flow]:
@@ -72,7 +73,8 @@ class Compiler:
                                                  has_dhcp(view, iface.network)))
             groups = {g.group_id: g for g in flood_groups(view)}
             meters = {m.meter_id: m for stage in METER_STAGES for m in stage(view)}
-            return DesiredState(flows, groups, meters)
+            missing = view.needs_tunnel and view.tunnel_port is None
+            return DesiredState(flows, groups, meters, missing)
 
     def _flows_of_port(self, iface: Interface, ofport: int, vni: int, dhcp_here: bool):
         key = (iface, ofport, vni, dhcp_here)

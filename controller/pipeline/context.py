@@ -1,9 +1,10 @@
 """What one datapath needs to know to compile its flows."""
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional, Set
 
 from controller.topology import SIMULATED, Interface, Network, Topology, routing
 
@@ -60,8 +61,56 @@ class DatapathView:
 
     @cached_property
     def routed_networks(self) -> List[str]:
-        """Networks with ports here that a local route link routes into."""
-        names = set()
+        """Networks a local route link routes into that have ports here or
+        on another datapath (routing is done where a packet enters)."""
+        names: Set[str] = set()
         for link in self.local_links:
             names.update(i.network for i in routing.router_interfaces(self.topology, link))
-        return sorted(n for n in names if n in self.local_networks)
+        return sorted(n for n in names if n in self.local_networks or self.remote_interfaces(n))
+
+    # -- across datapaths ----------------------------------------------------
+    @cached_property
+    def tunnel_port(self) -> Optional[int]:
+        """The OpenFlow port of this datapath's VXLAN port, if the bridge has it."""
+        conf = self.topology.datapaths.get(self.datapath)
+        return self.ports.get(conf.tunnel_port) if conf is not None else None
+
+    def tunnel_ip_of(self, datapath: str) -> Optional[ipaddress.IPv4Address]:
+        conf = self.topology.datapaths.get(datapath)
+        return conf.tunnel_ip if conf is not None else None
+
+    @cached_property
+    def _remote(self) -> Dict[str, List[Interface]]:
+        return {}
+
+    def remote_interfaces(self, network: str) -> List[Interface]:
+        """Vif and host interfaces of `network` on other datapaths that have
+        a tunnel endpoint."""
+        found = self._remote.get(network)
+        if found is None:
+            found = self._remote[network] = [
+                i for i in self.topology.interfaces_of(network)
+                if i.mode != SIMULATED and i.datapath is not None and i.datapath != self.datapath
+                and self.tunnel_ip_of(i.datapath) is not None]
+        return found
+
+    def peers_of(self, network: str) -> List[str]:
+        """Other datapaths where `network` has interfaces (and a tunnel endpoint)."""
+        return sorted(dp for dp in self.topology.span_of(network)
+                      if dp != self.datapath and self.tunnel_ip_of(dp) is not None)
+
+    def senders_to(self, network: str) -> List[str]:
+        """Other datapaths that may send frames of `network` here."""
+        return sorted(dp for dp in self.topology.senders_to(network)
+                      if dp != self.datapath and self.tunnel_ip_of(dp) is not None)
+
+    @cached_property
+    def delivered_networks(self) -> List[str]:
+        """Networks whose destinations L2 must know: local ones, and those
+        this datapath routes into."""
+        return sorted(set(self.local_networks) | set(self.routed_networks))
+
+    @cached_property
+    def needs_tunnel(self) -> bool:
+        return (any(self.remote_interfaces(n) for n in self.delivered_networks)
+                or any(self.senders_to(n) for n in self.local_networks))

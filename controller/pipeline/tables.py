@@ -32,8 +32,10 @@ class Stage:
 STAGES = (
     Stage(CLASSIFIER, 'classifier',
           "in_port (and, on vif ports, the interface's source MAC) → network id (VNI) in "
-          'metadata; anything else is dropped',
-          frozenset({PORT_SECURITY, SERVICES}), 'classifier'),
+          'metadata; from the tunnel port, VNI + tunnel source must be a datapath that sends '
+          'into that network here → straight to l2, marked as from the tunnel; anything else is '
+          'dropped',
+          frozenset({PORT_SECURITY, SERVICES, L2}), 'classifier'),
     Stage(PORT_SECURITY, 'port security',
           "vif ports: IPv4/ARP must carry the interface's own address (DHCP from 0.0.0.0 "
           'allowed); DHCP server replies from vifs dropped; DHCP requests → controller through '
@@ -55,9 +57,10 @@ STAGES = (
           'metered)',
           frozenset({L2}), 'nexthop'),
     Stage(L2, 'l2',
-          "network + destination MAC → the interface's port; broadcast/multicast → the network's "
-          'flood group (its own ports only); unknown unicast dropped (physical networks: sent to '
-          'the host port)',
+          "network + destination MAC → the interface's port, or the tunnel to its datapath (VNI, "
+          "tunnel destination); broadcast/multicast → the network's flood group (its ports here and "
+          "one copy per other datapath of the network); from the tunnel: this datapath's ports only; "
+          'unknown unicast dropped (physical networks: sent to the host port)',
           frozenset(), 'l2'),
 )
 BY_TABLE: Dict[int, Stage] = {s.table: s for s in STAGES}
@@ -67,6 +70,9 @@ NETWORK_MASK = 0xffffff
 
 # reg0 carries the next-hop IPv4 address from L3 to NEXTHOP.
 NEXT_HOP_REG = 'reg0'
+
+# reg2 is 1 for a frame that arrived from the tunnel (split horizon in L2).
+FROM_TUNNEL_REG = 'reg2'
 
 
 class PipelineError(ValueError):

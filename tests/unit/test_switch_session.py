@@ -185,3 +185,21 @@ def test_the_interface_behind_a_port_number_follows_ports_being_replugged():
     session.port_changed(Port(7, 'p-vm2'), deleted=False)
     assert session.interface_at(topo, 7).name == 'vm2'
     assert session.interface_at(topo, 99) is None
+
+
+def test_a_missing_tunnel_port_is_logged_once_with_the_command_that_adds_it(caplog):
+    from tests.unit.test_pipeline_tunnels import three_hosts
+    dp = RecordingDatapath()
+    dp.ports = {1: Port(1, 'p-r1'), 0xfffffffe: Port(0xfffffffe, 'br-int')}
+    session = SwitchSession(dp, 'host1', logging.getLogger('test'))
+    session.state = State.READY
+    with caplog.at_level(logging.INFO, logger='test'):
+        session.sync(three_hosts(), 'connected')
+        session.sync(three_hosts(), 'port added')
+        session.port_changed(Port(10, 'vxlan0'), deleted=False)
+        session.sync(three_hosts(), 'port added')
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert ('ovs-vsctl add-port br-int vxlan0 -- set interface vxlan0 type=vxlan options:remote_ip=flow '
+            'options:key=flow options:local_ip=198.18.1.1') in warnings[0]
+    assert any('tunnel port vxlan0 found' in r.getMessage() for r in caplog.records)

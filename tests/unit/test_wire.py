@@ -234,6 +234,8 @@ SAMPLES = {
     'arp_spa': ['10.0.10.1', ('10.0.10.0', '255.255.255.0')], 'arp_tpa': ['172.16.1.254'],
     'arp_sha': ['52:54:00:00:10:fe'], 'arp_tha': ['00:00:00:00:00:00'],
     'reg0': [0, 167774974, (0x0a000000, 0xff000000)], 'reg1': [0, 4, 0xffffffff],
+    'reg2': [0, 1], 'tunnel_id': [1, 4401, 0xffffff],
+    'tun_ipv4_src': ['198.18.1.1', '0.0.0.0'], 'tun_ipv4_dst': ['198.18.1.2'],
     'nw_ttl': [0, 1, 255],
 }
 
@@ -272,15 +274,17 @@ def test_a_match_on_every_field_at_once_is_in_os_kens_order_with_nicira_fields_l
     f = Flow(30, 2000, match, (DecTtl(),), goto=31, write_metadata=(1, 0xff), meter=4)
     expected = osken(ref.flow_add(DP, f), 5)
     assert wire.flow_add(f, 5) == expected
-    # the Nicira fields (reg0, reg1, nw_ttl) are the last TLVs
+    # the Nicira fields (registers, nw_ttl, tunnel addresses) are the last TLVs
     body = wire.match_bytes(match)
     headers, at, length = [], 4, struct.unpack_from('!H', body, 2)[0]
     while at < length:
         h, = struct.unpack_from('!I', body, at)
         headers.append(h)
         at += 4 + (h & 0xff)
-    assert headers[-3:] == [nicira_ext.nxm_nx_reg(0), nicira_ext.nxm_nx_reg(1), nicira_ext.NXM_NX_IP_TTL]
-    assert headers[:-3] == sorted(headers[:-3])
+    nicira = [nicira_ext.nxm_nx_reg(0), nicira_ext.nxm_nx_reg(1), nicira_ext.nxm_nx_reg(2),
+              nicira_ext.NXM_NX_IP_TTL, nicira_ext.NXM_NX_TUN_IPV4_SRC, nicira_ext.NXM_NX_TUN_IPV4_DST]
+    assert headers[-6:] == nicira
+    assert headers[:-6] == sorted(headers[:-6])
 
 
 def test_instruction_combinations_are_byte_identical():
