@@ -49,6 +49,8 @@ def _as_int(value) -> int:
 
 
 def _field_matches(packet: dict, name: str, want) -> bool:
+    if name == 'vlan_vid' and name not in packet:
+        packet = dict(packet, vlan_vid=0)        # no tag: OpenFlow's OFPVID_NONE
     if name not in packet:
         return False
     have = _as_int(packet[name])

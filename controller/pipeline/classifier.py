@@ -2,8 +2,10 @@
 
 The in_port decides: each port stamps its network id (VNI) into metadata.
 On vif ports the frame must also carry the interface's own source MAC, so a
-VM cannot impersonate another; host ports (uplinks to a physical LAN) carry
-many MACs and skip the source checks.
+VM cannot impersonate another, and no VLAN tag: a tagged frame (at any tag
+depth, 802.1Q or 802.1ad) would carry its payload past the checks that
+look at the ethertype behind the first tag.  Host ports (uplinks to a
+physical LAN) carry many MACs and skip the source checks.
 
 From the tunnel port, the VNI and the tunnel source decide: a frame is
 accepted only for a network with ports here, and only from a datapath that
@@ -23,6 +25,7 @@ from controller.pipeline.tunnel import TUNNEL_SRC_FIELD, VNI_FIELD
 from controller.topology import VIF
 
 PORT_PRIORITY, TUNNEL_PRIORITY, TUNNEL_DROP_PRIORITY = 100, 100, 50
+OFPVID_NONE = 0x0000          # OpenFlow 1.3: vlan_vid=0 matches frames without a VLAN tag
 FROM_TUNNEL = (SetField(tables.FROM_TUNNEL_REG, 1),)
 
 
@@ -35,7 +38,7 @@ def classifier_port_flows(iface, ofport: int, vni: int):
     stamp = (vni, tables.NETWORK_MASK)
     if iface.mode == VIF:
         yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport, eth_src=iface.mac,
-                   write_metadata=stamp, goto=tables.PORT_SECURITY)
+                   vlan_vid=OFPVID_NONE, write_metadata=stamp, goto=tables.PORT_SECURITY)
     else:
         yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport,
                    write_metadata=stamp, goto=tables.SERVICES)

@@ -5,7 +5,9 @@ destination falls in a route of A's link (longest prefix first: priority
 grows with prefix length) leaves through that route's interface B: source
 MAC <- B's MAC, TTL - 1, reg0 <- next hop (the destination itself, or the
 route's gateway), metadata <- B's network.  TTL <= 1 goes to the controller
-instead (through a meter), which answers ICMP time exceeded from A.
+instead (through the ingress network's own meter, so a flood from one
+network leaves the others their replies), and the controller answers ICMP
+time exceeded from A.
 Everything else continues to L2 unchanged.
 """
 from controller.packets.constants import ETH_TYPE_IP
@@ -15,7 +17,7 @@ from controller.pipeline.flows import DecTtl, Meter, Move, SetField, flow
 from controller.pipeline.punt import Reason, to_controller
 from controller.topology import routing
 
-TTL_METER = 0xfffe0001             # out of the port-number range (DHCP meters)
+TTL_METER_BASE = 0xf1000000        # | the ingress network's VNI: one budget per network
 PUNT_RATE_PPS, PUNT_BURST = 20, 20
 ROUTE_BASE_PRIORITY, TTL_PRIORITY = 100, 2000
 
@@ -33,7 +35,7 @@ def _routes_from(view, link, ingress):
     vni = view.vni(ingress.network)
     at_router = dict(metadata=vni, eth_dst=ingress.mac, eth_type=ETH_TYPE_IP)
     for ttl in (0, 1):
-        yield flow(tables.L3, TTL_PRIORITY, to_controller(Reason.TTL_EXPIRED), meter=TTL_METER,
+        yield flow(tables.L3, TTL_PRIORITY, to_controller(Reason.TTL_EXPIRED), meter=ttl_meter(vni),
                    nw_ttl=ttl, **at_router)
     for entry in routing.link_routes(view.topology, link):
         if entry.out == ingress:
@@ -51,6 +53,13 @@ def _routes_from(view, link, ingress):
                    goto=tables.NEXTHOP, **at_router, **prefix)
 
 
+def ttl_meter(vni: int) -> int:
+    return TTL_METER_BASE | vni
+
+
 def l3_meters(view: DatapathView):
-    if view.local_links:
-        yield Meter(TTL_METER, PUNT_RATE_PPS, PUNT_BURST)
+    local = view.local_networks
+    ingress = {i.network for link in view.local_links
+               for i in routing.router_interfaces(view.topology, link) if i.network in local}
+    for network in sorted(ingress):
+        yield Meter(ttl_meter(view.vni(network)), PUNT_RATE_PPS, PUNT_BURST)

@@ -12,7 +12,7 @@ from controller.pipeline.flows import Flow, Meter, SetField, flow
 from controller.pipeline.punt import Reason, to_controller
 from controller.topology import PHYSICAL, SIMULATED
 
-RESOLVE_METER = 0xfffe0002         # out of the port-number range (DHCP meters)
+RESOLVE_METER_BASE = 0xf2000000    # | the network's VNI: one budget per physical network
 RESOLVE_RATE_PPS, RESOLVE_BURST = 20, 20
 KNOWN_PRIORITY, LEARNED_PRIORITY, UNKNOWN_PRIORITY = 100, 50, 1
 LEARNED_IDLE_SECONDS = 300         # a learned next hop unused this long expires in the switch
@@ -28,7 +28,7 @@ def nexthop_flows(view: DatapathView):
                            goto=tables.L2, metadata=vni, **{tables.NEXT_HOP_REG: int(iface.ipv4)})
         if view.topology.networks[network].mode == PHYSICAL:
             yield flow(tables.NEXTHOP, UNKNOWN_PRIORITY, to_controller(Reason.NEXT_HOP_UNKNOWN),
-                       meter=RESOLVE_METER, metadata=vni)
+                       meter=resolve_meter(vni), metadata=vni)
 
 
 def learned_next_hop(vni: int, ip, mac: str) -> Flow:
@@ -37,11 +37,14 @@ def learned_next_hop(vni: int, ip, mac: str) -> Flow:
                 metadata=vni, **{tables.NEXT_HOP_REG: int(ip)})
 
 
-def resolves_next_hops(view: DatapathView) -> bool:
-    """True when a physical network is routed here (next hops may need ARP)."""
-    return any(view.topology.networks[n].mode == PHYSICAL for n in view.routed_networks)
+def resolve_meter(vni: int) -> int:
+    """The budget of one physical network for next-hop punts (unknown next
+    hops, and the ARP replies that answer them): a flood in one network
+    cannot stop resolution in another."""
+    return RESOLVE_METER_BASE | vni
 
 
 def nexthop_meters(view: DatapathView):
-    if resolves_next_hops(view):
-        yield Meter(RESOLVE_METER, RESOLVE_RATE_PPS, RESOLVE_BURST)
+    for network in view.routed_networks:
+        if view.topology.networks[network].mode == PHYSICAL:
+            yield Meter(resolve_meter(view.vni(network)), RESOLVE_RATE_PPS, RESOLVE_BURST)

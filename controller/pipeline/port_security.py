@@ -5,14 +5,24 @@ checked.  Here:
   * DHCP client requests (UDP 68->67) go to the controller through a meter of
     their own per port, so a DISCOVER flood from one port cannot starve the
     others; in a network without a DHCP service they continue like any frame.
-  * DHCP server traffic (UDP source port 67) from a vif is dropped: no rogue
-    DHCP servers.
+  * DHCP server traffic from a vif is dropped: anything from UDP port 67, and
+    anything to UDP port 68 whatever its source port (a rogue server need
+    not answer from 67: udhcpc does not check).
   * IPv4 must come from the interface's ipv4; ARP must claim the interface's
     MAC and ipv4 (or 0.0.0.0, an address probe).  Everything else IPv4/ARP
-    is dropped.  Other ethertypes continue (their source MAC is checked).
+    is dropped.  IPv6 continues on its source MAC alone (link-local traffic
+    within the network); every other ethertype is dropped.  VLAN-tagged
+    frames never get here: the classifier takes only untagged ones.
 An interface without an ipv4 gets the DHCP rules but no address checks.
 """
-from controller.packets.constants import DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_UDP
+from controller.packets.constants import (
+    DHCP_CLIENT_PORT,
+    DHCP_SERVER_PORT,
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    ETH_TYPE_IPV6,
+    IP_PROTO_UDP,
+)
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.flows import Meter, flow
@@ -52,8 +62,9 @@ def has_dhcp(view, network) -> bool:
 
 def _dhcp_flows(iface, ofport, dhcp_here: bool):
     t, p = tables.PORT_SECURITY, ofport
-    yield flow(t, 110, in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
-               udp_src=DHCP_SERVER_PORT)
+    udp = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP)
+    yield flow(t, 110, udp_src=DHCP_SERVER_PORT, **udp)           # a rogue DHCP server: drop
+    yield flow(t, 110, udp_dst=DHCP_CLIENT_PORT, **udp)           # ... from any source port
     request = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                    udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
     if dhcp_here:
@@ -64,8 +75,10 @@ def _dhcp_flows(iface, ofport, dhcp_here: bool):
 
 def _address_flows(iface, ofport):
     t, p = tables.PORT_SECURITY, ofport
+    yield flow(t, 10, in_port=p, eth_type=ETH_TYPE_IPV6, goto=NEXT)
     if iface.ipv4 is None:
-        yield flow(t, 10, in_port=p, goto=NEXT)
+        for eth_type in (ETH_TYPE_IP, ETH_TYPE_ARP):
+            yield flow(t, 10, in_port=p, eth_type=eth_type, goto=NEXT)
         return
     ip = str(iface.ipv4)
     yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_IP, ipv4_src=ip, goto=NEXT)
@@ -73,4 +86,4 @@ def _address_flows(iface, ofport):
         yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_ARP, arp_spa=spa, arp_sha=iface.mac, goto=NEXT)
     yield flow(t, 50, in_port=p, eth_type=ETH_TYPE_IP)          # spoofed IPv4 source: drop
     yield flow(t, 50, in_port=p, eth_type=ETH_TYPE_ARP)         # spoofed ARP: drop
-    yield flow(t, 10, in_port=p, goto=NEXT)                # other ethertypes
+    # other ethertypes: the table's default drop

@@ -12,8 +12,9 @@ ICMP: eth.dst <- eth.src; eth.src <- MAC; ip.dst <- ip.src; ip.src <- IP;
       icmp.type <- 0 (echo reply; OVS fixes the checksums)
 both: output IN_PORT
 
-ARP replies to a router interface on a physical network go to the
-controller (metered): they answer the router's own requests for next hops.
+ARP replies to a router interface on a physical network, from the LAN
+(a host port), go to the controller through the network's own meter: they
+answer the router's requests for next hops.
 """
 from controller.packets.constants import (
     ARP_REPLY,
@@ -27,9 +28,9 @@ from controller.packets.constants import (
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.flows import OFPP_IN_PORT, Move, Output, SetField, flow
-from controller.pipeline.nexthop import RESOLVE_METER
+from controller.pipeline.nexthop import resolve_meter
 from controller.pipeline.punt import Reason, to_controller
-from controller.topology import PHYSICAL, routing
+from controller.topology import HOST, PHYSICAL, routing
 
 ANSWER_PRIORITY = 100
 
@@ -53,10 +54,19 @@ def router_services_flows(view: DatapathView):
             for other in routers:
                 if other != ingress:
                     yield icmp_echo_responder(vni, ingress.mac, str(other.ipv4))
-            if view.topology.networks[ingress.network].mode == PHYSICAL:
+            for host_port in _host_ports(view, ingress.network):
+                # only the LAN answers the router's ARP requests: a VM's ARP
+                # replies never reach the controller or spend the budget
                 yield flow(tables.SERVICES, ANSWER_PRIORITY, to_controller(Reason.ARP_REPLY_TO_ROUTER),
-                           meter=RESOLVE_METER, metadata=vni, eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY,
-                           arp_tpa=str(ingress.ipv4))
+                           meter=resolve_meter(vni), in_port=host_port, metadata=vni,
+                           eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY, arp_tpa=str(ingress.ipv4))
+
+
+def _host_ports(view: DatapathView, network: str):
+    if view.topology.networks[network].mode != PHYSICAL:
+        return []
+    return sorted(ofport for name, ofport in view.local.items()
+                  if view.interface(name).mode == HOST and view.interface(name).network == network)
 
 
 def arp_responder(vni: int, mac: str, ip: str):

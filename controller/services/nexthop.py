@@ -25,6 +25,7 @@ class NextHopService:
     def __init__(self, log: logging.Logger):
         self.log = log
         self.resolver = Resolver()
+        self.refused = 0            # ARP replies not learned (poisoning attempts, stale answers)
 
     def resolve(self, packet: PacketIn) -> List[Action]:
         """An unknown next hop: ARP for it from the router interface."""
@@ -44,7 +45,9 @@ class NextHopService:
         return [SendFrame(port, request) for port in packet.switch.host_ports(topology, network.name)]
 
     def learn(self, packet: PacketIn) -> List[Action]:
-        """An ARP reply to a router interface: a next hop to install."""
+        """An ARP reply to a router interface: a next hop to install, if it
+        answers a question we are still waiting on, names a unicast MAC, and
+        came in from the LAN (a host port of the network)."""
         network = packet.network
         arp = parse_arp(packet.frame)
         if network is None or arp is None or arp.op != ARP_REPLY or arp.spa not in network.ipv4:
@@ -52,8 +55,28 @@ class NextHopService:
         router = routing.router_by_mac(packet.topology, network.name, arp.tha)
         if router is None or router.ipv4 != arp.tpa:
             return []
-        self.resolver.answered((packet.switch.dpid, network.vni, arp.spa))
+        key = (packet.switch.dpid, network.vni, arp.spa)
+        why_not = self._suspicious(packet, arp, key)
+        if why_not:
+            self.refused += 1
+            if self.refused <= 10 or self.refused % 1000 == 0:      # a flood must not flood the log
+                self.log.warning('%s: not learning %s is-at %s in %s: %s (#%d)', packet.switch.label,
+                                 arp.spa, arp.sha, network.name, why_not, self.refused)
+            return []
+        self.resolver.answered(key)
         self.log.info('%s: learned %s is-at %s in %s', packet.switch.label, arp.spa, arp.sha,
                       network.name)
         flow = learned_next_hop(network.vni, arp.spa, arp.sha)
         return [InstallFlow(flow, LEARNED_COOKIE_TAG | int(arp.spa), LEARNED_IDLE_SECONDS)]
+
+    def _suspicious(self, packet: PacketIn, arp, key) -> str:
+        """Why an ARP reply must not become a next hop ('' if it may)."""
+        first = int(arp.sha.split(':')[0], 16)
+        if first & 1 or arp.sha == '00:00:00:00:00:00':
+            return 'not a unicast MAC'
+        if not self.resolver.is_waiting(key, packet.now):
+            return 'nobody asked (an unsolicited reply)'
+        assert packet.network is not None       # checked by the caller
+        if packet.in_port not in packet.switch.host_ports(packet.topology, packet.network.name):
+            return f'it came from port {packet.in_port}, not from the LAN'
+        return ''

@@ -31,7 +31,7 @@ is not used: it recurses in C and crashes on deeply nested input.)
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, NoReturn, Optional, Pattern, Sequence, Tuple, Type, Union
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -48,14 +48,17 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, SequenceNode
 
-try:                        # libyaml's C parser, when PyYAML was built with it
-    from yaml.cyaml import CParser as _CParser
-except ImportError:         # pragma: no cover - depends on the PyYAML build
-    _CParser = None
-if not getattr(yaml, '__with_libyaml__', False):    # pragma: no cover
-    _CParser = None
-
 from controller.topology.errors import Problem
+
+# libyaml's C parser, when PyYAML was built with it; None: the pure Loader reads everything.
+_CParser: Optional[Type[CParser]] = None
+try:
+    from yaml._yaml import CParser  # where yaml.cyaml gets it from
+except ImportError:         # pragma: no cover - depends on the PyYAML build
+    pass
+else:
+    if getattr(yaml, '__with_libyaml__', False):
+        _CParser = CParser
 
 
 class YamlMap(dict):
@@ -138,9 +141,10 @@ class Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core implicit types, line tracking and duplicate detection."""
 
     # Fresh tables (not copies of SafeLoader's): only what is declared below exists.
-    yaml_implicit_resolvers: dict = {}
-    yaml_constructors: dict = {}
-    yaml_multi_constructors: dict = {}
+    # Resolvers: first character (None: any) -> [(tag, pattern)], as add_implicit_resolver fills them.
+    yaml_implicit_resolvers: Dict[Optional[str], List[Tuple[str, Pattern[str]]]] = {}
+    yaml_constructors: ClassVar[Dict[Optional[str], Callable[..., Any]]] = {}
+    yaml_multi_constructors: ClassVar[Dict[Optional[str], Callable[..., Any]]] = {}
 
     noted = False           # set once a mapping got a note (a duplicate key, ...)
 
@@ -215,14 +219,19 @@ Loader.add_implicit_resolver(_TAG + 'bool', _BOOL, list('tTfF'))
 Loader.add_implicit_resolver(_TAG + 'int', _INT, list('-+0123456789'))
 Loader.add_implicit_resolver(_TAG + 'float', _FLOAT, list('-+.0123456789'))
 
+# SafeConstructor's own constructors, seen as Loader's: the stubs type their self
+# as SafeConstructor, which add_constructor does not take for a Loader table.
+_construct_str: Callable[[Loader, Any], str] = Loader.construct_yaml_str
+_construct_undefined: Callable[[Loader, Any], NoReturn] = Loader.construct_undefined
+
 Loader.add_constructor(_TAG + 'null', Loader.construct_null)
 Loader.add_constructor(_TAG + 'bool', Loader.construct_bool)
 Loader.add_constructor(_TAG + 'int', Loader.construct_int)
 Loader.add_constructor(_TAG + 'float', Loader.construct_float)
-Loader.add_constructor(_TAG + 'str', Loader.construct_yaml_str)
+Loader.add_constructor(_TAG + 'str', _construct_str)
 Loader.add_constructor(_TAG + 'seq', Loader.construct_seq)
 Loader.add_constructor(_TAG + 'map', Loader.construct_map)
-Loader.add_constructor(None, Loader.construct_undefined)
+Loader.add_constructor(None, _construct_undefined)
 
 
 def _int_value(text: str) -> int:
@@ -276,6 +285,8 @@ def _fast_load(text: str):
     # skips them at the start of every line, PyYAML of the text only) and a
     # missing final line break (libyaml then puts the end, and so an empty
     # value there, a line lower).
+    if _CParser is None:        # no libyaml (or switched off, as tests do)
+        return _SLOW
     if '\t' in text or '\ufeff' in text or not text.endswith('\n'):
         return _SLOW
     parser = _CParser(text)
@@ -290,20 +301,27 @@ def _fast_load(text: str):
         if type(event) is not MappingStartEvent or event.anchor is not None \
                 or event.tag is not None or not event.implicit:
             return _SLOW
+        mark = event.start_mark
+        assert mark is not None     # libyaml gives every event its marks
         data = YamlMap()
-        data.line = event.start_mark.line + 1
+        data.line = mark.line + 1
         noted = False
         add = Loader._add
         resolvers_of = _PLAIN_RESOLVERS.get
-        # The innermost open collection: is it a mapping, is it in flow style
-        # ([...], {...}), and for a mapping its pending key and the key's line
-        # (None: a key comes next).  The outer ones wait on the stack.
-        container, is_map, flow, key, key_line = data, True, event.flow_style, None, None
-        stack: list = []
+        # The innermost open collection, the line it starts at, whether it is in
+        # flow style ([...], {...}), and for a mapping its pending key and the
+        # key's line (None: a key comes next).  The outer ones wait on the stack.
+        container: Union[YamlMap, YamlList] = data
+        start: int = data.line
+        flow: Optional[bool] = event.flow_style
+        key: Any = None
+        key_line: Optional[int] = None
+        stack: List[Tuple[Union[YamlMap, YamlList], int, Optional[bool], Any, Optional[int]]] = []
+        value: Any      # a scalar, a YamlMap or a YamlList
+        line: int
         while True:
             event = get_event()
-            kind = type(event)
-            if kind is ScalarEvent:
+            if type(event) is ScalarEvent:
                 if event.anchor is not None or event.tag is not None:
                     return _SLOW
                 value = event.value
@@ -323,29 +341,30 @@ def _fast_load(text: str):
                                 break
                 elif event.style != '"' and event.style != "'":
                     return _SLOW        # block scalars (| and >): headers are read differently
-                line = event.start_mark.line + 1
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                mark = event.start_mark
+                assert mark is not None     # (as above)
+                line = mark.line + 1
+            elif type(event) is MappingStartEvent or type(event) is SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or not event.implicit \
                         or len(stack) >= _FAST_MAX_DEPTH:
                     return _SLOW
-                stack.append((container, is_map, flow, key, key_line))
-                is_map, flow = kind is MappingStartEvent, event.flow_style
-                container = YamlMap() if is_map else YamlList()
-                container.line = event.start_mark.line + 1
+                mark = event.start_mark
+                assert mark is not None     # (as above)
+                stack.append((container, start, flow, key, key_line))
+                container = YamlMap() if type(event) is MappingStartEvent else YamlList()
+                flow = event.flow_style
+                start = container.line = mark.line + 1
                 key_line = None
                 continue
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                if is_map and container.notes:
-                    noted = True
+            elif type(event) is MappingEndEvent or type(event) is SequenceEndEvent:
                 if not stack:
                     break
-                value = container
-                line = value.line
-                container, is_map, flow, key, key_line = stack.pop()
+                value, line = container, start
+                container, start, flow, key, key_line = stack.pop()
             else:                   # an alias, or anything unexpected
                 return _SLOW
             # `value`, starting at `line`, is complete: it belongs to `container`.
-            if not is_map:
+            if isinstance(container, YamlList):
                 container.append(value)
                 container.lines.append(line)
             elif key_line is None:
@@ -358,6 +377,8 @@ def _fast_load(text: str):
                         container.value_lines[key] = line
                 else:
                     add(container, key, value, key_line, line)
+                    if container.notes:     # only _add leaves notes
+                        noted = True
                 key_line = None
         if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
             return _SLOW

@@ -92,3 +92,19 @@ def test_arp_replies_to_the_lan_router_go_to_the_controller_for_learning():
                  arp_op=2, arp_sha='02:00:00:00:00:54', arp_spa='10.0.10.254',
                  arp_tha=LANGW, arp_tpa='10.0.10.1')
     assert ports_of(switch().run(reply)) == [OFPP_CONTROLLER]
+
+
+def test_each_ingress_network_has_its_own_time_exceeded_budget():
+    """A TTL=1 flood from one network cannot use up another network's replies."""
+    state = compile_datapath(routed(), 'br0', ROUTED_PORTS)
+    punts = [f for f in state.flows.values() if dict(f.match).get('nw_ttl') in (0, 1)]
+    meter_of = {dict(f.match)['metadata']: f.meter for f in punts}
+    assert len(set(meter_of.values())) == len(meter_of) > 1
+    assert set(meter_of.values()) <= set(state.meters)
+
+
+def test_only_the_lan_port_may_send_arp_replies_to_the_router_to_the_controller():
+    state = compile_datapath(routed(), 'br0', ROUTED_PORTS)
+    punts = [dict(f.match) for f in state.flows.values()
+             if dict(f.match).get('arp_op') == 2 and f.meter is not None]
+    assert punts and all(m['in_port'] == ROUTED_PORTS['up0'] for m in punts)

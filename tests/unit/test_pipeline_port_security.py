@@ -1,4 +1,6 @@
 """Source checks on vif ports, DHCP to the controller, ping answered in the datapath."""
+import pytest
+
 from controller.openflow.ofsim import FakeSwitch, ports_of
 from controller.pipeline import compile_datapath
 from controller.pipeline.flows import OFPP_CONTROLLER
@@ -102,3 +104,27 @@ def test_an_echo_request_to_the_other_networks_gateway_mac_is_answered_by_its_ow
                     dst_ip='172.16.1.254', ip_proto=1, icmpv4_type=8, icmpv4_code=0)
     out = switch().run(ping)
     assert out[0][1]['eth_src'] == '52:54:00:00:03:fe'
+
+
+@pytest.mark.parametrize('tags', [[42], [42, 7], [0, 0]])
+def test_a_tagged_frame_from_a_vif_is_dropped_at_any_tag_depth(tags):
+    """OVS parses one tag; behind it an honest-looking IPv4 packet, a gateway
+    ARP or a DHCP offer must not pass either."""
+    tagged = ip_frame(1, VM1, '172.16.1.1', vlan_vid=0x1000 | tags[0])
+    if len(tags) > 1:                       # QinQ: the ethertype behind the outer tag is a tag
+        tagged['eth_type'] = 0x8100
+    assert switch(with_dhcp()).run(tagged) == []
+
+
+def test_a_rogue_dhcp_server_is_dropped_whatever_its_source_port():
+    for src_port in (67, 68, 1067, 5353):
+        offer = ip_frame(2, VM2, '172.16.1.2', dst_mac=BROADCAST, dst_ip='255.255.255.255',
+                         ip_proto=17, udp_src=src_port, udp_dst=68)
+        assert switch().run(offer) == [], src_port
+
+
+@pytest.mark.parametrize('eth_type, passes', [(0x86dd, True), (0x88cc, False), (0x8847, False),
+                                              (0x8863, False), (0x9000, False)])
+def test_a_vif_may_send_ipv4_arp_and_ipv6_and_nothing_else(eth_type, passes):
+    frame = dict(in_port=1, eth_src=VM1, eth_dst=VM2, eth_type=eth_type)
+    assert (ports_of(switch().run(frame)) == [2]) is passes

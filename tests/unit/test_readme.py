@@ -1,23 +1,49 @@
-"""The README's pipeline table describes the tables the pipeline really has."""
+"""The README describes the code as it is: the pipeline table matches the
+stage list row for row (both ways), and the layout table matches the tree."""
 import re
 from pathlib import Path
 
 from controller.pipeline import compile_datapath, tables
 from tests.unit.factories import ROUTED_PORTS, routed
+from tests.unit.test_pipeline_tunnels import PORTS, three_hosts
 
-README = Path(__file__).resolve().parents[2] / 'README.md'
-
-
-def documented_tables():
-    rows = re.findall(r'^\| (\d+) \| ([a-z0-9 ]+) \|', README.read_text(), re.M)
-    return {int(number): name for number, name in rows}
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / 'README.md'
 
 
-def test_every_stage_is_a_row_of_the_readme_pipeline_table_with_its_name():
-    assert documented_tables() == {s.table: s.name for s in tables.STAGES}
+def documented_stages():
+    rows = re.findall(r'^\| (\d+) \| ([a-z0-9 ]+) \| (.+) \|$', README.read_text(), re.M)
+    return [(int(number), name, text) for number, name, text in rows]
 
 
-def test_every_table_the_pipeline_uses_is_a_documented_stage():
-    state = compile_datapath(routed(), 'br0', ROUTED_PORTS)
-    used = {f.table for f in state.flows.values()} | {f.goto for f in state.flows.values() if f.goto}
-    assert used == set(documented_tables())
+def test_the_readme_pipeline_table_is_the_stage_list_row_for_row():
+    assert documented_stages() == [(s.table, s.name, s.summary) for s in tables.STAGES]
+
+
+def test_every_table_the_pipeline_uses_is_a_documented_stage_and_every_stage_is_used():
+    flows = list(compile_datapath(routed(), 'br0', ROUTED_PORTS).flows.values())
+    flows += compile_datapath(three_hosts(), 'host1', PORTS['host1']).flows.values()
+    used = {f.table for f in flows} | {f.goto for f in flows if f.goto is not None}
+    assert used == {number for number, _, _ in documented_stages()}
+
+
+def test_every_stage_names_the_module_that_builds_its_flows():
+    for stage in tables.STAGES:
+        assert (ROOT / 'controller' / 'pipeline' / f'{stage.module}.py').exists(), stage
+
+
+def layout_paths():
+    section = README.read_text().split('## Code layout', 1)[1].split('\n## ', 1)[0]
+    return re.findall(r'^\| `([^`]+)`', section, re.M)
+
+
+def test_every_path_in_the_readme_layout_table_exists():
+    missing = [p for p in layout_paths() if not list(ROOT.glob(p.rstrip('/')))]
+    assert not missing
+
+
+def test_every_package_of_the_controller_and_the_lab_is_in_the_layout_table():
+    listed = set(layout_paths())
+    packages = [str(p.parent.relative_to(ROOT)) + '/'
+                for top in ('controller', 'lab', 'bench') for p in ROOT.glob(f'{top}/**/__init__.py')]
+    assert sorted(p for p in packages if p not in listed) == []

@@ -234,7 +234,7 @@ SAMPLES = {
     'arp_spa': ['10.0.10.1', ('10.0.10.0', '255.255.255.0')], 'arp_tpa': ['172.16.1.254'],
     'arp_sha': ['52:54:00:00:10:fe'], 'arp_tha': ['00:00:00:00:00:00'],
     'reg0': [0, 167774974, (0x0a000000, 0xff000000)], 'reg1': [0, 4, 0xffffffff],
-    'reg2': [0, 1], 'tunnel_id': [1, 4401, 0xffffff],
+    'reg2': [0, 1], 'tunnel_id': [1, 4401, 0xffffff], 'vlan_vid': [0, 0x1000 | 42, (0x1000, 0x1000)],
     'tun_ipv4_src': ['198.18.1.1', '0.0.0.0'], 'tun_ipv4_dst': ['198.18.1.2'],
     'nw_ttl': [0, 1, 255],
 }
@@ -298,8 +298,8 @@ def test_instruction_combinations_are_byte_identical():
 
 
 def test_unsupported_things_raise_a_clear_error():
-    with pytest.raises(wire.WireError, match='vlan_vid'):
-        wire.flow_add(Flow(0, 1, (('vlan_vid', 5),)))
+    with pytest.raises(wire.WireError, match='mpls_label'):
+        wire.flow_add(Flow(0, 1, (('mpls_label', 5),)))
     with pytest.raises(wire.WireError, match='unsupported action'):
         wire.flow_add(Flow(0, 1, (), ('drop',)))
     with pytest.raises(wire.WireError, match='MAC'):
