@@ -24,7 +24,7 @@ from controller.pipeline import Compiler
 from controller.pipeline.punt import REASON_REG
 from controller.services import PacketIn, build_registry
 from controller.services.actions import InstallFlow, SendFrame
-from controller.topology import TopologyError, load_topology
+from controller.topology import Topology, TopologyError, load_topology
 from controller.topology.diff import describe
 from controller.watch import POLL_SECONDS, FileWatch, file_digest
 
@@ -32,7 +32,13 @@ LOG = logging.getLogger('vnet')
 
 
 class EventTopologyFile(event.EventBase):
-    """The topology file has new content (posted by the watcher thread)."""
+    """The topology file has new content, already read and validated by the
+    watcher thread (so a big file never holds up a packet-in): `topology`,
+    or the `error` that refused it."""
+
+    def __init__(self, topology: Optional[Topology] = None, error: Optional[TopologyError] = None):
+        super().__init__()
+        self.topology, self.error = topology, error
 
 
 class VnetApp(app_manager.OSKenApp):
@@ -71,22 +77,25 @@ class VnetApp(app_manager.OSKenApp):
         self._hup = True
 
     def _watch_loop(self):
+        LOG.info('watching %s for edits (%s)', self.topology_path, self.watch.mode)
         while self.is_active:
-            hub.sleep(POLL_SECONDS)
+            saved = self.watch.wait(POLL_SECONDS)
             forced, self._hup = self._hup, False
-            if self.watch.changed(force=forced):
-                self.send_event(self.name, EventTopologyFile())
+            if (saved or forced) and self.watch.changed(force=forced):
+                try:
+                    self.send_event(self.name, EventTopologyFile(load_topology(self.topology_path)))
+                except TopologyError as err:
+                    self.send_event(self.name, EventTopologyFile(error=err))
             elif forced:
                 LOG.info('SIGHUP: %s is unchanged', self.topology_path)
 
     @set_ev_cls(EventTopologyFile)
     def _topology_file(self, ev):
-        try:
-            new = load_topology(self.topology_path)
-        except TopologyError as err:
+        if ev.error is not None:
             LOG.error('refusing the edit of %s; the last good topology keeps running:\n%s',
-                      self.topology_path, err)
+                      self.topology_path, ev.error)
             return
+        new = ev.topology
         LOG.info('topology %s changed: %s', self.topology_path, describe(self.topology, new))
         self.topology = new
         self._resync_all('topology change')

@@ -1,17 +1,30 @@
-"""Notice when the topology file changes.
+"""Notice when the topology file has new, complete content.
 
-Polling, not inotify: editors save by rename (new inode), by truncate and
-write, or over NFS, and a cheap stat every 200 ms sees all of them.  A
-change of stat triggers a read; only a change of content (its hash) counts,
-so touching the file or saving it unchanged does nothing.
+A save is taken only once it is finished: with inotify, when the writer
+closes the file (IN_CLOSE_WRITE) or renames it into place (IN_MOVED_TO), and
+then only after SETTLE_SECONDS without further writes, so a file written in
+several goes is read once, whole.  Where inotify is unavailable (NFS, a
+container without it) the file is polled, and a new stat must hold still
+for SETTLE_SECONDS before the file is read.  Either way only a change of
+content (its hash) counts: touching the file or saving it unchanged does
+nothing.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 from typing import Optional, Tuple
 
+try:
+    import inotify_simple
+except ImportError:                       # not Linux: polling only
+    inotify_simple = None
+
 POLL_SECONDS = 0.2
+SETTLE_SECONDS = 0.15
+LOG = logging.getLogger('vnet')
 
 
 def file_digest(path: str) -> Optional[str]:
@@ -31,12 +44,38 @@ def _stat_key(path: str) -> Optional[Tuple]:
 
 
 class FileWatch:
-    """`changed()` is true once per new content of `path`."""
+    """`changed()` is true once per new content of `path`; `wait()` blocks
+    (up to a timeout) until a finished save might have changed it."""
 
-    def __init__(self, path: str, digest: Optional[str] = None):
+    def __init__(self, path: str, digest: Optional[str] = None, use_inotify: bool = True):
         self.path = path
         self.digest = digest if digest is not None else file_digest(path)
         self._stat = _stat_key(path)
+        self._notify = _open_inotify(path) if use_inotify else None
+
+    @property
+    def mode(self) -> str:
+        return 'inotify' if self._notify is not None else 'polling'
+
+    def wait(self, timeout: float = POLL_SECONDS) -> bool:
+        """Block until a save may have finished (True) or `timeout` passed."""
+        if self._notify is None:
+            time.sleep(timeout)
+            return self._stat_settled()
+        if not self._notify.saved(timeout):
+            return False
+        while self._notify.saved(SETTLE_SECONDS):    # more writes: wait until they stop
+            pass
+        return True
+
+    def _stat_settled(self) -> bool:
+        stat = _stat_key(self.path)
+        if stat == self._stat:
+            return False
+        time.sleep(SETTLE_SECONDS)
+        if _stat_key(self.path) != stat:               # still being written: next time
+            return False
+        return True
 
     def changed(self, force: bool = False) -> bool:
         stat = _stat_key(self.path)
@@ -48,3 +87,43 @@ class FileWatch:
             return False
         self.digest = digest
         return True
+
+    def close(self) -> None:
+        if self._notify is not None:
+            self._notify.close()
+
+
+class _DirectoryNotify:
+    """inotify on the file's directory: renames into place are seen too."""
+
+    def __init__(self, path: str):
+        assert inotify_simple is not None
+        flags = inotify_simple.flags
+        self._name = os.path.basename(path)
+        self._inotify = inotify_simple.INotify()
+        self._inotify.add_watch(os.path.dirname(os.path.abspath(path)),
+                                flags.CLOSE_WRITE | flags.MOVED_TO)
+
+    def saved(self, timeout: float) -> bool:
+        """True if our file was closed after writing or renamed into place."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            events = self._inotify.read(timeout=max(1, int(left * 1000)))
+            if any(e.name == self._name for e in events):
+                return True
+
+    def close(self) -> None:
+        self._inotify.close()
+
+
+def _open_inotify(path: str) -> Optional[_DirectoryNotify]:
+    if inotify_simple is None:
+        return None
+    try:
+        return _DirectoryNotify(path)
+    except OSError as exc:                   # no inotify here, or the directory is missing
+        LOG.warning('cannot watch %s with inotify (%s); polling it instead', path, exc)
+        return None
