@@ -25,7 +25,7 @@ from controller.pipeline.punt import REASON_REG
 from controller.services import PacketIn, build_registry
 from controller.services.actions import InstallFlow, SendFrame
 from controller.topology import Topology, TopologyError, load_topology
-from controller.topology.diff import describe
+from controller.topology.diff import affected_datapaths, describe
 from controller.watch import POLL_SECONDS, FileWatch, file_digest
 
 LOG = logging.getLogger('vnet')
@@ -96,11 +96,16 @@ class VnetApp(app_manager.OSKenApp):
                       self.topology_path, ev.error)
             return
         new = ev.topology
-        LOG.info('topology %s changed: %s', self.topology_path, describe(self.topology, new))
+        affected = affected_datapaths(self.topology, new)
+        LOG.info('topology %s changed: %s (%s)', self.topology_path, describe(self.topology, new),
+                 'every datapath may change' if affected is None else
+                 f'{len(affected)} of {len(new.datapaths)} datapaths may change')
         self.topology = new
-        self._resync_all('topology change')
+        self._resync_all('topology change', affected)
 
-    def _resync_all(self, reason):
+    def _resync_all(self, reason, affected=None):
+        """Sync every session (or those of the `affected` datapaths: the
+        others would compile to the same flows)."""
         for dpid, session in list(self.sessions.items()):
             conf = self.topology.datapath_by_dpid(dpid)
             if conf is None:
@@ -108,6 +113,8 @@ class VnetApp(app_manager.OSKenApp):
                 del self.sessions[dpid]
                 session.retire(reason)
                 self._forget_if_retired(session)
+                continue
+            if affected is not None and conf.name == session.name and conf.name not in affected:
                 continue
             session.name = conf.name
             session.sync(self.topology, reason)

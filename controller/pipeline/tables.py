@@ -31,36 +31,35 @@ class Stage:
 
 STAGES = (
     Stage(CLASSIFIER, 'classifier',
-          "in_port (and, on vif ports, the interface's source MAC) → network id (VNI) in "
-          'metadata; from the tunnel port, VNI + tunnel source must be a datapath that sends '
-          'into that network here → straight to l2, marked as from the tunnel; anything else is '
-          'dropped',
+          "in_port (and, on vif ports, the interface's source MAC, untagged) → network id (VNI) in "
+          'metadata; from the tunnel port: a VNI and tunnel source that may send into a network here '
+          '→ l2, marked as from the tunnel; anything else is dropped',
           frozenset({PORT_SECURITY, SERVICES, L2}), 'classifier'),
     Stage(PORT_SECURITY, 'port security',
-          "vif ports: IPv4/ARP must carry the interface's own address (DHCP from 0.0.0.0 "
-          'allowed); DHCP server replies from vifs dropped; DHCP requests → controller through '
-          'a per-port meter',
+          "vif ports: IPv4/ARP must carry the interface's own address (DHCP from 0.0.0.0 allowed), "
+          'IPv6 passes on its MAC, other ethertypes are dropped; DHCP server traffic (from port 67 or '
+          'to port 68) dropped; DHCP requests → controller through a per-port meter',
           frozenset({SERVICES}), 'port_security'),
     Stage(SERVICES, 'services',
           'ARP and ICMP echo requests for simulated interfaces (and for every interface of a '
-          'router) are answered in the datapath (reply out IN_PORT); ARP replies to routers on '
-          'physical networks → controller (metered)',
+          'router) are answered in the datapath (reply out IN_PORT); ARP replies to a router from '
+          "a physical network's LAN port → controller (the network's meter)",
           frozenset({L3}), 'services'),
     Stage(L3, 'l3',
           "sent to a router interface's MAC: longest-prefix match over the route link's routes "
           '→ source MAC of the outgoing router interface, TTL−1, next hop in reg0, outgoing '
-          'network in metadata; TTL ≤ 1 → controller (ICMP time exceeded, metered)',
+          "network in metadata; TTL ≤ 1 → controller (ICMP time exceeded, the network's meter)",
           frozenset({NEXTHOP, L2}), 'l3'),
     Stage(NEXTHOP, 'next hop',
           'outgoing network + next-hop address → its MAC from the topology, or learned by ARP on '
-          'physical networks (idle-expiring); unknown on a physical network → controller (ARP, '
-          'metered)',
+          "physical networks (idle-expiring); unknown on a physical network → controller (ARP, the "
+          "network's meter)",
           frozenset({L2}), 'nexthop'),
     Stage(L2, 'l2',
           "network + destination MAC → the interface's port, or the tunnel to its datapath (VNI, "
           "tunnel destination); broadcast/multicast → the network's flood group (its ports here and "
-          "one copy per other datapath of the network); from the tunnel: this datapath's ports only; "
-          'unknown unicast dropped (physical networks: sent to the host port)',
+          'one copy per other datapath of the network); from the tunnel: ports here only; unknown '
+          'unicast dropped (physical networks: out of the host port)',
           frozenset(), 'l2'),
 )
 BY_TABLE: Dict[int, Stage] = {s.table: s for s in STAGES}

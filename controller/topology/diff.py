@@ -1,7 +1,7 @@
 """What changed between two topologies, in one line for the log."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import FrozenSet, Mapping, Optional, Set
 
 from controller.topology.model import Topology
 
@@ -27,3 +27,31 @@ def describe(old: Topology, new: Topology) -> str:
 
 def _cap(words, limit=8):
     return words if len(words) <= limit else words[:limit] + [f'(+{len(words) - limit} more)']
+
+
+def affected_datapaths(old: Topology, new: Topology) -> Optional[FrozenSet[str]]:
+    """The datapaths whose flows may differ between `old` and `new`; None
+    when any may (datapaths or route links changed).
+
+    A datapath compiles from its networks and every network joined to them
+    by a route link: the datapaths that may send into a network
+    (`senders_to`) are exactly those that see it.  So a changed network or
+    interface touches the senders of its network, before and after.
+    """
+    if old.datapaths != new.datapaths or old.route_links != new.route_links:
+        return None
+    touched: Set[str] = set()
+    networks: Set[str] = set()
+    added, removed, changed = section_changes(old.networks, new.networks)
+    networks.update(added + removed + changed)
+    added, removed, changed = section_changes(old.interfaces, new.interfaces)
+    for name in added + removed + changed:
+        for topology in (old, new):
+            iface = topology.interfaces.get(name)
+            if iface is not None:
+                networks.add(iface.network)
+    for network in networks:
+        for topology in (old, new):
+            if network in topology.networks:
+                touched |= topology.senders_to(network)
+    return frozenset(touched)
