@@ -5,7 +5,7 @@ arrived from an interface of network `network_name` and returns a `Reply`:
 the frame to send back out of the port the request came in on (or None) and
 a one-line note for the log. It is pure (no I/O, no clock) and never raises.
 
-Policy (DESIGN.md, RFC 2131):
+Policy (the README's topology format, RFC 2131):
 
 * The server is the network's simulated interface with the `dhcp` service
   (its MAC and address are the source and the server identifier). The
@@ -20,7 +20,8 @@ Policy (DESIGN.md, RFC 2131):
   INFORM -> ACK without lease options (yiaddr 0, ciaddr kept). RELEASE and
   DECLINE get no reply; the note says what happened.
 * Options: 1 mask, 3 router (the network's first `router` interface by
-  name), 6 DNS, 15 domain, 51 lease, 54 server id, 58/59 renewal/rebinding
+  name), 6 DNS, 15 domain, 26 MTU (the network's mtu: 1450 leaves room for VXLAN),
+  51 lease, 54 server id, 58/59 renewal/rebinding
   (1/2 and 7/8 of the lease), 61 client id echoed (RFC 6842), and 121
   classless static routes (RFC 3442; also as 249 if the client asks for
   249) when the network has other router interfaces whose route links
@@ -44,7 +45,7 @@ __all__ = ['Reply', 'respond', 'NetworkPlan', 'NetworkPlans']
 
 #: Options always sent (when they have a value), in this order unless the
 #: client's parameter request list says otherwise.
-STANDARD_ORDER = (p.OPT_SUBNET_MASK, p.OPT_ROUTER, p.OPT_DNS, p.OPT_DOMAIN_NAME,
+STANDARD_ORDER = (p.OPT_SUBNET_MASK, p.OPT_ROUTER, p.OPT_DNS, p.OPT_DOMAIN_NAME, p.OPT_MTU,
                   p.OPT_LEASE_TIME, p.OPT_SERVER_ID, p.OPT_RENEWAL_TIME,
                   p.OPT_REBINDING_TIME, p.OPT_CLASSLESS_ROUTES)
 LEASE_OPTIONS = (p.OPT_LEASE_TIME, p.OPT_RENEWAL_TIME, p.OPT_REBINDING_TIME)
@@ -94,9 +95,10 @@ def _respond(plans: NetworkPlans, network_name: str, frame_or_msg) -> Reply:
         if msg.op != p.BOOTREQUEST:
             return Reply(None, f'ignored: BOOTP op {msg.op} is not a request')
     else:
-        msg, why = p.try_parse(frame_or_msg)
-        if msg is None:
+        parsed, why = p.try_parse(frame_or_msg)
+        if parsed is None:
             return Reply(None, f'ignored: not a DHCP request ({why})')
+        msg = parsed
     what = f'DHCP{msg.message_type_name} from {msg.chaddr} xid={msg.xid:#010x}'
     plan = plans.get(network_name)
     if plan is None:
@@ -198,6 +200,9 @@ def _encoded_len(options: List[Tuple[int, bytes]]) -> int:
 def _answer(msg: p.DhcpMessage, plan: NetworkPlan, client: Interface, mtype: int, *,
             yiaddr, note: str, ciaddr=None, lease: bool = True) -> Reply:
     server = plan.server
+    # _respond answers only when the plan has a server, and _build_plan picks
+    # only a server that has an address.
+    assert server is not None and server.ipv4 is not None
     available = dict(plan.options)
     if not lease:
         for code in LEASE_OPTIONS:
@@ -237,6 +242,7 @@ def _answer(msg: p.DhcpMessage, plan: NetworkPlan, client: Interface, mtype: int
 
 def _nak(msg: p.DhcpMessage, plan: NetworkPlan, client: Interface, note: str) -> Reply:
     server = plan.server
+    assert server is not None and server.ipv4 is not None   # as in _answer
     options = [(p.OPT_SERVER_ID, server.ipv4.packed)]
     if msg.client_id is not None:
         options.append((p.OPT_CLIENT_ID, msg.client_id))

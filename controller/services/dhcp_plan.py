@@ -33,11 +33,12 @@ class NetworkPlan:
     classless_routes: Tuple[Tuple[ipaddress.IPv4Network, ipaddress.IPv4Address], ...]
 
 
-def _routers(topology: Topology, network: str) -> List[Interface]:
-    return sorted((i for i in topology.interfaces.values()
+def _routers(topology: Topology, network: str) -> List[Tuple[Interface, ipaddress.IPv4Address]]:
+    """The network's router interfaces that have an address, by name, each with that address."""
+    return sorted(((i, i.ipv4) for i in topology.interfaces.values()
                    if i.network == network and i.mode == SIMULATED
                    and ROUTER in i.services and i.ipv4 is not None),
-                  key=lambda i: i.name)
+                  key=lambda router: router[0].name)
 
 
 def _prefixes_behind(topology: Topology, router: Interface) -> List[ipaddress.IPv4Network]:
@@ -54,19 +55,19 @@ def _prefixes_behind(topology: Topology, router: Interface) -> List[ipaddress.IP
 
 
 def _classless_routes(topology: Topology, network: str, own: ipaddress.IPv4Network,
-                      routers: List[Interface]
+                      routers: List[Tuple[Interface, ipaddress.IPv4Address]]
                       ) -> Tuple[Tuple[ipaddress.IPv4Network, ipaddress.IPv4Address], ...]:
     """Option 121 content, or () when option 3 alone says everything."""
     if len(routers) < 2:
         return ()
-    default_router, others = routers[0], routers[1:]
+    (default_router, default_ip), others = routers[0], routers[1:]
     default = ipaddress.IPv4Network('0.0.0.0/0')
     chosen: Dict[ipaddress.IPv4Network, ipaddress.IPv4Address] = {}
-    for router in others:
+    for router, router_ip in others:
         for prefix in _prefixes_behind(topology, router):
             if prefix == default or prefix.subnet_of(own):
                 continue     # the default goes to option 3's router; own prefix is on-link
-            chosen.setdefault(prefix, router.ipv4)
+            chosen.setdefault(prefix, router_ip)
     if not chosen:
         return ()
     # Prefixes behind the default router that a wider prefix above would
@@ -75,10 +76,10 @@ def _classless_routes(topology: Topology, network: str, own: ipaddress.IPv4Netwo
         if prefix == default or prefix.subnet_of(own) or prefix in chosen:
             continue
         if any(prefix.subnet_of(wider) for wider in chosen):
-            chosen[prefix] = default_router.ipv4
+            chosen[prefix] = default_ip
     routes = sorted(chosen.items(), key=lambda kv: (-kv[0].prefixlen,
                                                     int(kv[0].network_address)))
-    routes.append((default, default_router.ipv4))
+    routes.append((default, default_ip))
     return tuple(routes)
 
 
@@ -100,17 +101,18 @@ def _build_plan(topology: Topology, network: str) -> Optional[NetworkPlan]:
     clients = {i.mac.lower(): i for i in members if i.mode != SIMULATED}
     simulated = frozenset(i.mac.lower() for i in members if i.mode == SIMULATED)
     routers = _routers(topology, network)
-    router = routers[0] if routers else None
+    router, router_ip = routers[0] if routers else (None, None)
     routes = _classless_routes(topology, network, net.ipv4, routers)
     lease = max(0, min(int(net.lease_time), UINT32))
     opts: Dict[int, bytes] = {p.OPT_SUBNET_MASK: net.ipv4.netmask.packed}
-    if router is not None:
-        opts[p.OPT_ROUTER] = router.ipv4.packed
+    if router_ip is not None:
+        opts[p.OPT_ROUTER] = router_ip.packed
     if net.dns_servers:
         opts[p.OPT_DNS] = b''.join(ipaddress.IPv4Address(d).packed
                                    for d in net.dns_servers)
     if net.domain_name:
         opts[p.OPT_DOMAIN_NAME] = _encode_domain(net.domain_name)
+    opts[p.OPT_MTU] = struct.pack('!H', net.mtu)
     opts[p.OPT_LEASE_TIME] = struct.pack('!I', lease)
     if server is not None:
         opts[p.OPT_SERVER_ID] = server.ipv4.packed

@@ -42,11 +42,19 @@ def load_topology(path: str) -> Topology:
 validate_file = load_topology     # the name vnetctl and the tests know it by
 
 
+# A save caught before its first line, or an emptied file, must not remove
+# every flow; an operator who means it says so with an explicit section.
+EMPTY_FILE = ('the file is empty (or only comments): applying it would remove every flow of every '
+              'datapath. If you mean that, write it out: datapaths: {}')
+
+
 def validate_text(text: str, source_name: str = '<text>') -> Topology:
     """Validate topology text; `source_name` is the file name shown in problems."""
     data, problems = load_yaml(text, source_name)
     if data is None:
         raise TopologyError(problems)
+    if not data and not problems:
+        raise TopologyError([Problem(source_name, None, '', EMPTY_FILE)])
     report = Report(source_name, problems)
     sections = read_sections(report, data)
     if report.problems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol, TypeVar, cast
 
 NAME_MAX = 64
 PORT_MAX = 64
@@ -26,16 +26,26 @@ _HEX = re.compile(r'0[xX][0-9A-Fa-f]+\Z')
 _LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z')
 _BARE_HEX = re.compile(r'[0-9A-Fa-f]{1,16}')
 
-Parser = Callable[[Any], Any]
+_T = TypeVar('_T')
+_T_co = TypeVar('_T_co', covariant=True)
+
+
+class Parser(Protocol[_T_co]):
+    """A parser as `expects` makes it: a function that also names what it expects."""
+
+    expected: str       # a noun phrase, e.g. 'an IPv4 address like 192.0.2.1'
+
+    def __call__(self, value: Any, /) -> _T_co: ...
 
 
 class Invalid(ValueError):
     """A value that does not fit; the message is shown to the user as is."""
 
 
-def expects(description: str):
+def expects(description: str) -> Callable[[Callable[[Any], _T]], Parser[_T]]:
     """Attach the noun phrase used when the value is missing or of the wrong kind."""
-    def mark(parser):
+    def mark(function: Callable[[Any], _T]) -> Parser[_T]:
+        parser = cast(Parser[_T], function)      # it is one once it has .expected
         parser.expected = description
         return parser
     return mark

@@ -66,7 +66,7 @@ class YamlMap(dict):
 
     __slots__ = ('line', 'key_lines', 'value_lines', 'notes')
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.line: Optional[int] = None             # where the mapping starts
         self.key_lines: Dict[Any, int] = {}
@@ -89,7 +89,7 @@ class YamlList(list):
 
     __slots__ = ('line', 'lines')
 
-    def __init__(self, *args):
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.line: Optional[int] = None
         self.lines: List[int] = []
@@ -308,15 +308,18 @@ def _fast_load(text: str):
         noted = False
         add = Loader._add
         resolvers_of = _PLAIN_RESOLVERS.get
-        # The innermost open collection, the line it starts at, whether it is in
-        # flow style ([...], {...}), and for a mapping its pending key and the
-        # key's line (None: a key comes next).  The outer ones wait on the stack.
-        container: Union[YamlMap, YamlList] = data
+        # The innermost open mapping; the innermost open collection when that is
+        # a list (None: it is the mapping); the line where the innermost one
+        # starts and whether it is in flow style ([...], {...}); for a mapping,
+        # its pending key and the key's line (None: a key comes next).  The
+        # outer ones wait on the stack.
+        mapping = data
+        items: Optional[YamlList] = None
         start: int = data.line
         flow: Optional[bool] = event.flow_style
         key: Any = None
         key_line: Optional[int] = None
-        stack: List[Tuple[Union[YamlMap, YamlList], int, Optional[bool], Any, Optional[int]]] = []
+        stack: List[Tuple[YamlMap, Optional[YamlList], int, Optional[bool], Any, Optional[int]]] = []
         value: Any      # a scalar, a YamlMap or a YamlList
         line: int
         while True:
@@ -350,34 +353,41 @@ def _fast_load(text: str):
                     return _SLOW
                 mark = event.start_mark
                 assert mark is not None     # (as above)
-                stack.append((container, start, flow, key, key_line))
-                container = YamlMap() if type(event) is MappingStartEvent else YamlList()
+                stack.append((mapping, items, start, flow, key, key_line))
+                start = mark.line + 1
+                if type(event) is MappingStartEvent:
+                    mapping = YamlMap()
+                    mapping.line = start
+                    items = None
+                else:
+                    items = YamlList()
+                    items.line = start
                 flow = event.flow_style
-                start = container.line = mark.line + 1
                 key_line = None
                 continue
             elif type(event) is MappingEndEvent or type(event) is SequenceEndEvent:
                 if not stack:
                     break
-                value, line = container, start
-                container, start, flow, key, key_line = stack.pop()
+                value = mapping if items is None else items
+                line = start
+                mapping, items, start, flow, key, key_line = stack.pop()
             else:                   # an alias, or anything unexpected
                 return _SLOW
-            # `value`, starting at `line`, is complete: it belongs to `container`.
-            if isinstance(container, YamlList):
-                container.append(value)
-                container.lines.append(line)
+            # `value`, starting at `line`, is complete: it belongs to the innermost collection.
+            if items is not None:
+                items.append(value)
+                items.lines.append(line)
             elif key_line is None:
                 key, key_line = value, line
             else:
-                if type(key) is str and key not in container:      # Loader._add, inlined
-                    container[key] = value
-                    container.key_lines[key] = key_line
+                if type(key) is str and key not in mapping:      # Loader._add, inlined
+                    mapping[key] = value
+                    mapping.key_lines[key] = key_line
                     if line != key_line:
-                        container.value_lines[key] = line
+                        mapping.value_lines[key] = line
                 else:
-                    add(container, key, value, key_line, line)
-                    if container.notes:     # only _add leaves notes
+                    add(mapping, key, value, key_line, line)
+                    if mapping.notes:       # only _add leaves notes
                         noted = True
                 key_line = None
         if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:

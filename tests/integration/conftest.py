@@ -8,13 +8,13 @@ broken machine).
 Fixtures
 --------
 ``lab``
-    A ``tests.netlab.Lab`` for the test: bridges, hosts (namespaces + veths)
+    A ``lab.Lab`` for the test: bridges, hosts (namespaces + veths)
     and controllers created through it are removed when the test ends.
 
 ``controller_factory``
     ``controller_factory(topology, port=None, extra_args=(), wait=True)``
     starts the project controller (``ryu-manager ... controller.app``) on a
-    free 127.0.0.1 port (or ``port``) and returns a ``netlab.Controller``.
+    free 127.0.0.1 port (or ``port``) and returns a ``lab.Controller``.
     ``topology`` is a path (str or Path) to a topology file, or YAML text
     (anything containing a newline), which is written to a file in the
     lab's temporary directory. Use ``ctl.port`` for ``lab.bridge(...,
@@ -36,11 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from lab import (  # noqa: E402
-    Controller,
-    Lab,
-    netlab,  # noqa: E402
-)
+from lab import Controller, Lab, check_environment  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
 _LOG_LIMIT = 200_000  # characters of a controller log attached to a report
@@ -70,7 +66,7 @@ def _integration_environment():
     """Fail (not skip) every integration test when the machine cannot run it."""
     global _ENV_PROBLEMS
     if _ENV_PROBLEMS is None:
-        _ENV_PROBLEMS = netlab.check_environment()
+        _ENV_PROBLEMS = check_environment()
     if _ENV_PROBLEMS:
         pytest.fail('integration environment not usable:\n  - '
                     + '\n  - '.join(_ENV_PROBLEMS), pytrace=False)

@@ -8,10 +8,8 @@ routed pair's traceroute and removes everything again.  Needs root and a
 running Open vSwitch (`make setup`); never skipped.
 """
 import fcntl
-import importlib.util
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from controller.topology import load_topology
+from lab import free_tcp_port
+from lab.demo.build import DEFAULT_CONTROLLER_PORT, LOCK_PATH
+from lab.demo.plan import expected_reachability, gateway_checks, nodes, router_ping_checks
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +30,6 @@ VERDICT_RE = re.compile(r'^check: (\d+)/(\d+) pairs as expected, (\d+)/(\d+) gat
                         r'.* -- (PASS|FAIL)$', re.M)
 
 
-def _module():
-    name = 'vnet_mininet_under_test'
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def run_script(*args, timeout=240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=str(REPO),
                           capture_output=True, text=True, timeout=timeout)
@@ -53,13 +38,12 @@ def run_script(*args, timeout=240) -> subprocess.CompletedProcess:
 def _leftovers(topology):
     """Bridges/ports of this topology still present, checked under the script's lock
     (so a concurrent run of the script cannot be mistaken for our debris)."""
-    vm = _module()
-    fd = os.open(vm.LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         found = [dp for dp in topology.datapaths
                  if subprocess.run(['ovs-vsctl', 'br-exists', dp]).returncode == 0]
-        found += [i.port for i in vm.nodes(topology) if os.path.exists(f'/sys/class/net/{i.port}')]
+        found += [i.port for i in nodes(topology) if os.path.exists(f'/sys/class/net/{i.port}')]
         return found
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -78,17 +62,16 @@ EXAMPLES = {
 def test_check_passes_on_example_topology(name):
     path = REPO / 'topologies' / name
     topology = load_topology(str(path))
-    vm = _module()
-    hosts = vm.nodes(topology)
+    hosts = nodes(topology)
     n = len(hosts)
-    gateways = len(vm.gateway_checks(topology))
+    gateways = len(gateway_checks(topology))
     routed, router_pings, traceroutes = EXAMPLES[name]
-    assert sum(a.network != b.network and vm.expected_reachability(topology, a, b)
+    assert sum(a.network != b.network and expected_reachability(topology, a, b)
                for a in hosts for b in hosts) == routed
-    assert len(vm.router_ping_checks(topology)) == router_pings
+    assert len(router_ping_checks(topology)) == router_pings
 
-    port = free_port()
-    assert port != vm.DEFAULT_CONTROLLER_PORT
+    port = free_tcp_port()
+    assert port != DEFAULT_CONTROLLER_PORT
     cp = run_script('--check', '--controller-port', port, path)
     output = cp.stdout + cp.stderr
     assert cp.returncode == 0, output
@@ -109,7 +92,7 @@ def test_invalid_topology_exits_1_naming_file_and_key(tmp_path):
     broken = tmp_path / 'broken.yml'
     # vm2 (the first interface with .2) moves out of its network's prefix
     broken.write_text(text.replace('ipv4: 172.16.1.2\n', 'ipv4: 10.9.9.9\n', 1))
-    cp = run_script('--check', '--controller-port', free_port(), broken, timeout=60)
+    cp = run_script('--check', '--controller-port', free_tcp_port(), broken, timeout=60)
     output = cp.stdout + cp.stderr
     assert cp.returncode == 1, output
     assert str(broken) in output

@@ -1,20 +1,24 @@
-"""Tests of the netlab harness itself, on real OVS, without the controller."""
+"""Tests of the lab harness itself, on real OVS, without the controller."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from lab import Lab, iperf3_tcp, netlab, parse_flow_line
+from lab import REPO_ROOT, STATE_DIR, GiveUp, Lab, free_tcp_port, iperf3_tcp, parse_flow_line, sh, wait_for
+from lab.core import remove_resources
+from lab.netns import link_exists, list_netns
+from lab.ovs import list_bridges
 
 
 def _exists(kind, name):
     if kind == 'bridge':
-        return name in netlab._bridges()
+        return name in list_bridges()
     if kind == 'netns':
-        return name in netlab._netns_list()
-    return netlab._link_exists(name)
+        return name in list_netns()
+    return link_exists(name)
 
 
 def _two_hosts(lab, bridge):
@@ -29,7 +33,7 @@ def test_normal_bridge_ping_arping_iperf3():
         h1, h2 = _two_hosts(lab, br)
 
         # the bridge is netdev, standalone, with exactly one NORMAL flow
-        assert netlab.sh(['ovs-vsctl', 'get', 'Bridge', br.name,
+        assert sh(['ovs-vsctl', 'get', 'Bridge', br.name,
                           'datapath_type']).stdout.strip() == 'netdev'
         flows = br.dump_flows(cookie=None)
         assert [(f['priority'], f['match'], f['actions']) for f in flows] == \
@@ -60,7 +64,7 @@ def test_normal_bridge_ping_arping_iperf3():
         assert not h1.ping(h2.ip, timeout=1)
         h2.plug()
         assert h2.is_plugged()
-        netlab.wait_for(lambda: h1.ping(h2.ip), timeout=10, what='ping after plug()')
+        wait_for(lambda: h1.ping(h2.ip), timeout=10, what='ping after plug()')
         names = [br.name, h1.ns, h2.ns, h1.port, h2.port]
     for name in names:
         assert not any(_exists(k, name) for k in ('bridge', 'netns', 'link')), \
@@ -73,18 +77,18 @@ def test_controller_bridge_settings_and_cleanup_on_failure():
     lab = Lab()
     with pytest.raises(RuntimeError, match='boom'):
         with lab:
-            port = netlab.free_tcp_port()
+            port = free_tcp_port()
             br = lab.bridge('c', dpid=0xabc, controller_port=port)
             h = lab.host('h', br, lab.ifname('c1'), '52:54:00:4e:4c:03',
                          '172.31.98.3/24', gateway='172.31.98.254', plugged=False)
-            get = lambda *a: netlab.sh(['ovs-vsctl', 'get', *a]).stdout.strip()  # noqa
+            get = lambda *a: sh(['ovs-vsctl', 'get', *a]).stdout.strip()  # noqa
             assert get('Bridge', br.name, 'datapath_type') == 'netdev'
             assert get('Bridge', br.name, 'fail_mode') == 'secure'
             assert get('Bridge', br.name, 'protocols') == '[OpenFlow13]'
             assert get('Bridge', br.name, 'other-config:datapath-id') == '"0000000000000abc"'
             assert get('Bridge', br.name, 'other-config:disable-in-band') == '"true"'
             assert get('Bridge', br.name, 'datapath_id') == '"0000000000000abc"'
-            assert netlab.sh(['ovs-vsctl', 'get-controller', br.name]).stdout.strip() == \
+            assert sh(['ovs-vsctl', 'get-controller', br.name]).stdout.strip() == \
                 f'tcp:127.0.0.1:{port}'
             assert get('Controller', br._controller_uuid(), 'connection_mode') == \
                 'out-of-band'
@@ -112,7 +116,7 @@ h.popen(['sleep', '300'])
 print(lab.prefix, br.name, h.ns, h.port, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 '''
-    cp = subprocess.run([sys.executable, '-c', code, str(netlab.REPO_ROOT)],
+    cp = subprocess.run([sys.executable, '-c', code, str(REPO_ROOT)],
                         capture_output=True, text=True, timeout=60)
     prefix, br, ns, port = cp.stdout.split()
     assert _exists('bridge', br) and _exists('netns', ns) and _exists('link', port)
@@ -121,12 +125,51 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert not _exists('bridge', br)
     assert not _exists('netns', ns)
     assert not _exists('link', port)
-    assert not (netlab.STATE_DIR / f'{prefix}.json').exists()
+    assert not (STATE_DIR / f'{prefix}.json').exists()
+
+
+_TRACKING = r'''
+import os, signal, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from lab import Lab, sh
+lab = Lab().start()
+ns, link, br = f'{lab.prefix}-t', lab.ifname('t1'), lab.ifname('tb')
+lab.track_netns(ns)
+sh(['ip', 'netns', 'add', ns])
+lab.track_link(link)
+sh(['ip', 'link', 'add', link, 'type', 'veth', 'peer', 'name', lab.ifname('t2')])
+lab.track_bridge(br)
+sh(['ovs-vsctl', 'add-br', br, '--', 'set', 'Bridge', br, 'datapath_type=netdev'])
+sleeper = subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+lab.track_process(sleeper)
+print(lab.prefix, ns, link, br, sleeper.pid, flush=True)
+if sys.argv[2] == 'crash':
+    os.kill(os.getpid(), signal.SIGKILL)
+lab.close()
+'''
+
+
+@pytest.mark.parametrize('end', ['close', 'crash'])
+def test_tracked_resources_are_removed_at_close_and_after_a_crash(end):
+    """What others create and register with lab.track_* goes with the lab:
+    at close(), or (after a crash) when the next Lab starts."""
+    cp = subprocess.run([sys.executable, '-c', _TRACKING, str(REPO_ROOT), end],
+                        capture_output=True, text=True, timeout=60)
+    prefix, ns, link, br, pid = cp.stdout.split()
+    if end == 'crash':
+        assert _exists('netns', ns) and _exists('link', link) and _exists('bridge', br)
+        with Lab():
+            pass
+    assert not _exists('netns', ns)
+    assert not _exists('link', link) and not _exists('link', link[:-1] + '2')
+    assert not _exists('bridge', br)
+    assert not Path(f'/proc/{pid}').exists() or 'sleep' not in Path(f'/proc/{pid}/cmdline').read_text()
+    assert not (STATE_DIR / f'{prefix}.json').exists()
 
 
 def test_explicit_prefix_sweeps_leftovers():
-    netlab.sh(['ip', 'netns', 'add', 'nlzz9-old'])
-    netlab.sh(['ip', 'link', 'add', 'nlzz9old', 'type', 'veth', 'peer', 'name',
+    sh(['ip', 'netns', 'add', 'nlzz9-old'])
+    sh(['ip', 'link', 'add', 'nlzz9old', 'type', 'veth', 'peer', 'name',
                'eth0', 'netns', 'nlzz9-old'])
     try:
         with Lab(prefix='nlzz9') as lab:
@@ -134,7 +177,7 @@ def test_explicit_prefix_sweeps_leftovers():
             assert not _exists('link', 'nlzz9old')
             assert lab.ifname('p1') == 'nlzz9p1'
     finally:
-        netlab._remove(netns=['nlzz9-old'], links=['nlzz9old'])
+        remove_resources(netns=['nlzz9-old'], links=['nlzz9old'])
 
 
 def test_parse_flow_line():
@@ -164,9 +207,9 @@ def test_wait_for_reports_last_state():
 
     with pytest.raises(AssertionError, match=r'waiting for counter; last observed: 0\n'
                        r'state: 3 polls'):
-        netlab.wait_for(counter, timeout=0.1, interval=0.05, what='counter',
+        wait_for(counter, timeout=0.1, interval=0.05, what='counter',
                         state=lambda: f'{min(len(seen), 3)} polls')
-    assert netlab.wait_for(lambda: 'ok', timeout=1) == 'ok'
+    assert wait_for(lambda: 'ok', timeout=1) == 'ok'
 
     calls = []
 
@@ -175,10 +218,10 @@ def test_wait_for_reports_last_state():
         assert len(calls) > 2, 'not yet'
         return len(calls)
 
-    assert netlab.wait_for(flaky, timeout=5, interval=0.01) == 3
+    assert wait_for(flaky, timeout=5, interval=0.01) == 3
 
     def dead():
-        raise netlab.GiveUp('the process died')
+        raise GiveUp('the process died')
 
-    with pytest.raises(netlab.GiveUp, match='died'):
-        netlab.wait_for(dead, timeout=30)
+    with pytest.raises(GiveUp, match='died'):
+        wait_for(dead, timeout=30)

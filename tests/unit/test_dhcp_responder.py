@@ -500,3 +500,8 @@ def test_respond_never_raises_on_mutated_requests(topo, net, frame, flips):
 @given(st.binary(max_size=700))
 def test_respond_never_raises_on_random_bytes(data):
     _assert_sane(respond(lab(), 'net1', data))
+
+
+def test_the_lease_carries_the_networks_mtu_so_vms_leave_room_for_vxlan():
+    o = answer(respond(lab(), 'net1', discover())).options
+    assert int.from_bytes(o[26], 'big') == 1450

@@ -2,8 +2,8 @@
 import ipaddress
 import struct
 
-from controller.packets.ethernet import ip_checksum
 from controller.packets.arp import Arp, arp_request, parse_arp
+from controller.packets.ethernet import ip_checksum
 from controller.packets.ipv4 import parse_ipv4, time_exceeded
 from controller.services.resolver import MAX_RETRY, Resolver
 

@@ -24,6 +24,7 @@ from controller.topology import (
 )
 from controller.topology.errors import Problem, TopologyError
 from controller.topology.validate import assign_vnis, default_vni, validate_file, validate_text
+from lab.topogen import Spec, topology_text
 
 HERE = '# <-'
 
@@ -176,9 +177,17 @@ def test_a_dpid_may_be_an_integer_or_a_hex_string_and_a_tunnel_ip_an_address():
     assert topology.datapaths['b'].tunnel_ip == ipaddress.ip_address('192.0.2.1')
 
 
-@pytest.mark.parametrize('text', ['', '# nothing yet\n', 'datapaths:\nnetworks:\ninterfaces:\nroute_links:\n'])
-def test_an_empty_file_or_empty_sections_are_an_empty_topology(text):
+@pytest.mark.parametrize('text', ['datapaths: {}\n', 'datapaths:\nnetworks:\ninterfaces:\nroute_links:\n'])
+def test_explicitly_empty_sections_are_an_empty_topology(text):
     assert validate_text(text, 't.yml') == Topology('t.yml')
+
+
+@pytest.mark.parametrize('text', ['', '\n\n', '# nothing yet\n', '---\n'])
+def test_an_empty_file_is_refused_and_the_error_says_how_to_remove_everything(text):
+    with pytest.raises(TopologyError) as caught:
+        validate_text(text, 't.yml')
+    assert str(caught.value).startswith('t.yml: the file is empty')
+    assert 'datapaths: {}' in str(caught.value)
 
 
 def test_two_networks_may_have_the_same_prefix():
@@ -725,7 +734,7 @@ def test_vnetctl_check_prints_a_summary_and_exits_0_for_valid_files(tmp_path, ca
 
 def test_vnetctl_check_prints_every_problem_and_exits_1_if_any_file_is_bad(tmp_path, capsys):
     good, bad = tmp_path / 'good.yml', tmp_path / 'bad.yml'
-    good.write_text('')
+    good.write_text('datapaths: {}\n')
     bad.write_text('datapaths:\n  br0: {dpid: 0}\n  br1: {}\n')
     assert vnetctl.main(['check', str(bad), str(good)]) == 1
     assert capsys.readouterr().out.splitlines() == [
@@ -826,24 +835,9 @@ def test_the_fuzzing_starts_from_a_valid_example():
 # -- a generated topology at scale ------------------------------------------------------
 
 def scale_topology(vifs, per_network=100):
-    """The topology bench/scale generates: networks of `per_network` vifs on br0, each
-    network with a simulated gateway (router) and a simulated DHCP interface."""
-    networks = -(-vifs // per_network)
-    lines = ['datapaths:', '  br0:', '    dpid: 0x5ca1e0000000', '', 'networks:']
-    for i in range(networks):
-        lines += [f'  n{i}:', f'    ipv4: 10.{i >> 8}.{i & 255}.0/24']
-    lines += ['', 'interfaces:']
-    for k in range(vifs):
-        net, host = divmod(k, per_network)
-        lines += [f'  vm{k}:', f'    network: n{net}',
-                  f'    mac: 52:54:00:{(k >> 16) & 255:02x}:{(k >> 8) & 255:02x}:{k & 255:02x}',
-                  f'    ipv4: 10.{net >> 8}.{net & 255}.{host + 1}', '    datapath: br0', f'    port: p{k}']
-    for i in range(networks):
-        for tag, service, host in (('gw', 'router', 254), ('dhcp', 'dhcp', 253)):
-            lines += [f'  n{i}-{tag}:', f'    network: n{i}', '    mode: simulated',
-                      f'    mac: 52:54:{1 if service == "router" else 2:02x}:00:{i >> 8:02x}:{i & 255:02x}',
-                      f'    ipv4: 10.{i >> 8}.{i & 255}.{host}', f'    services: [{service}]']
-    return '\n'.join(lines) + '\n'
+    """The topology bench/scale generates (lab.topogen): networks of `per_network` vifs on
+    br0, each network with a simulated gateway (router) and a simulated DHCP interface."""
+    return topology_text(Spec(vifs, per_network, dpid=0x5ca1e0000000))
 
 
 def test_a_generated_topology_of_2000_interfaces_loads_into_the_expected_model(tmp_path):

@@ -1,0 +1,32 @@
+"""The Mininet demo (``make demo``): a topology file as a Mininet network,
+checked against what the topology says should happen.
+
+What gets built (needs root and Open vSwitch; userspace datapath):
+
+* one Open vSwitch bridge per datapath, named as the datapath, with its dpid,
+  ``datapath_type=netdev``, fail mode ``secure``, OpenFlow 1.3, controller
+  ``tcp:127.0.0.1:PORT`` (``--controller-port``, default 6633);
+* one Mininet host (a network namespace) per ``vif`` interface, named as the
+  interface, with its MAC and ``ipv4/prefixlen`` on ``eth0``, a default route
+  via its network's router interface (when the network has one: the first
+  by name, as DHCP option 3 would give it), TX checksum offload off and
+  IPv6 off (``lab.netns.prepare_ns_end``, as for every lab host);
+* one Mininet host per ``host`` interface too (it stands for the machine on
+  the physical LAN behind the uplink), with the interface's MAC and address
+  and, instead of a default route, static routes to every prefix its
+  network's router interfaces reach through their route links, via the
+  router interface's address (what seed 000 does on its host);
+* the switch-side end of each host's veth is named as the interface's
+  ``port``, so the controller finds it by name.
+
+``simulated`` interfaces need no node (the controller answers for them).
+
+The checks: every pair of hosts against ``expected_reachability`` (same
+network, or routed both ways by a route link), every gateway's ARP answer,
+every router interface's answer to ping from each network of its route
+links, and the traceroute of one routed pair (the gateway must be hop 1).
+
+Modules: ``plan`` (pure: nodes, routes, expectations, probes), ``build``
+(the Mininet network), ``probe`` (running the checks), ``report`` (results
+and their rendering).  The entry script is ``mininet/vnet_mininet.py``.
+"""
