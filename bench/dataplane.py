@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Data-plane benchmark: iperf3 TCP through OUR pipeline vs plain OVS NORMAL.
 
-    make bench                       # = .venv/bin/python bench/dataplane
-    .venv/bin/python bench/dataplane --case routed --runs 5 --seconds 10
-    .venv/bin/python bench/dataplane --json
+    make bench-dataplane             # = .venv/bin/python -m bench.dataplane
+    .venv/bin/python -m bench.dataplane --case routed --runs 5 --seconds 10
+    .venv/bin/python -m bench.dataplane --json
 
 Cases (the default, ``--case all``, runs both and prints one table):
 
@@ -41,8 +40,9 @@ through our pipeline, wrong TTL across the router), with the controller's
 log and flows.
 
 Extension point: a case is a ``Case`` subclass registered in ``CASES``. A
-case builds both sides in a lab and returns a ``Path`` (client, server,
-server address) for each; ``check_ours`` may verify more than reachability.
+case builds both sides in a lab and returns a ``TrafficPath`` (client,
+server, server address) for each; ``check_ours`` may verify more than
+reachability.
 """
 
 from __future__ import annotations
@@ -50,24 +50,20 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path as FsPath
 from typing import Optional
 
-REPO_ROOT = FsPath(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+import yaml
 
-import yaml  # noqa: E402
-
-from lab import (  # noqa: E402
+from bench.common import Say, SetupError, cannot_run, progress_printer
+from bench.stats import alternating, median, spread
+from lab import (
     Bridge,
     Controller,
     Host,
     Lab,
     NetlabError,
-    check_environment,
     free_tcp_port,
     iperf3_tcp,
     wait_for,
@@ -78,16 +74,12 @@ NOISY_SPREAD = 1.25   # max/min of one side's runs above this: say so
 
 
 @dataclass
-class Path:
+class TrafficPath:
     """Where one side's traffic goes: client -> server_ip (on server)."""
     client: Host
     server: Host
     server_ip: str
-    bridges: list = field(default_factory=list)
-
-
-class SetupError(Exception):
-    """The benchmark cannot measure: the message says why."""
+    bridges: list[Bridge] = field(default_factory=list)
 
 
 class Case:
@@ -97,16 +89,16 @@ class Case:
     target = 0.95          # ours/baseline median ratio to meet
     path_note = ''         # said when our pipeline does not forward
 
-    def build_ours(self, lab: Lab) -> tuple[Path, Controller]:
+    def build_ours(self, lab: Lab) -> tuple[TrafficPath, Controller]:
         """Bridges + hosts + a controller with a generated topology; return
         the path to measure once the pipeline is known to forward."""
         raise NotImplementedError
 
-    def build_baseline(self, lab: Lab) -> Path:
+    def build_baseline(self, lab: Lab) -> TrafficPath:
         """The hosts on plain OVS (NORMAL) bridges."""
         raise NotImplementedError
 
-    def check_ours(self, path: Path, ctl: Controller) -> None:
+    def check_ours(self, path: TrafficPath, ctl: Controller) -> None:
         """After ping works: raise SetupError if the path is not what the
         case means to measure."""
 
@@ -121,7 +113,7 @@ def _start_controller(lab: Lab, topology: dict, bridges: list[Bridge],
     return ctl
 
 
-def _diagnostics(path: Path, ctl: Optional[Controller]) -> str:
+def _diagnostics(path: TrafficPath, ctl: Optional[Controller]) -> str:
     if ctl is None:
         return ''
     try:
@@ -132,7 +124,7 @@ def _diagnostics(path: Path, ctl: Optional[Controller]) -> str:
             f'\n--- controller log ({ctl.log_path}) ---\n{ctl.log_tail(80)}')
 
 
-def _check_forwarding(path: Path, ctl: Optional[Controller], what: str) -> None:
+def _check_forwarding(path: TrafficPath, ctl: Optional[Controller], what: str) -> None:
     """Fail with a clear message unless client can ping the server."""
     try:
         for br in path.bridges if ctl else []:
@@ -143,7 +135,7 @@ def _check_forwarding(path: Path, ctl: Optional[Controller], what: str) -> None:
         raise SetupError(f'{what}: {e}{_diagnostics(path, ctl)}') from None
 
 
-def _normal_baseline(lab: Lab, tag: str, mac_byte: int) -> Path:
+def _normal_baseline(lab: Lab, tag: str, mac_byte: int) -> TrafficPath:
     """The baseline of every case: two hosts of 172.31.99.0/24 on one bridge
     with a single NORMAL flow. ``tag`` and ``mac_byte`` keep names and MACs
     apart between cases."""
@@ -152,7 +144,7 @@ def _normal_baseline(lab: Lab, tag: str, mac_byte: int) -> Path:
                  '172.31.99.1/24')
     b = lab.host(f'{tag}nb', br, lab.ifname(f'{tag}nb'), f'52:54:00:be:{mac_byte:02x}:02',
                  '172.31.99.2/24')
-    return Path(a, b, '172.31.99.2', [br])
+    return TrafficPath(a, b, '172.31.99.2', [br])
 
 
 class L2Case(Case):
@@ -179,7 +171,7 @@ class L2Case(Case):
         a = lab.host('oa', br, a_port, '52:54:00:be:00:01', '172.31.99.1/24')
         b = lab.host('ob', br, b_port, '52:54:00:be:00:02', '172.31.99.2/24')
         ctl = _start_controller(lab, topology, [br], port, self.name)
-        return Path(a, b, '172.31.99.2', [br]), ctl
+        return TrafficPath(a, b, '172.31.99.2', [br]), ctl
 
     def build_baseline(self, lab):
         return _normal_baseline(lab, 'b', 0x01)
@@ -225,7 +217,7 @@ class RoutedCase(Case):
         b = lab.host('rb', br, b_port, '52:54:00:be:03:02', f'{self.server_ip}/24',
                      gateway='172.31.2.254')
         ctl = _start_controller(lab, topology, [br], port, self.name)
-        return Path(a, b, self.server_ip, [br]), ctl
+        return TrafficPath(a, b, self.server_ip, [br]), ctl
 
     def build_baseline(self, lab):
         return _normal_baseline(lab, 'r', 0x11)
@@ -246,41 +238,46 @@ class RoutedCase(Case):
 CASES = {c.name: c for c in (L2Case(), RoutedCase())}
 
 
-def _measure_case(case: Case, ours: Path, ctl: Controller, base: Path, runs: int,
-                  seconds: float, omit: int, progress) -> dict:
-    results = {'ours': [], 'baseline': []}
-    for i in range(runs):
-        for side, path in (('ours', ours), ('baseline', base)):
-            try:
-                gbps = iperf3_tcp(path.client, path.server, path.server_ip,
-                                  seconds=seconds, omit=omit)
-            except NetlabError as e:
-                log = f'\n--- controller log ---\n{ctl.log_tail(80)}' \
-                    if side == 'ours' else ''
-                raise SetupError(f'{case.name}: iperf3 ({side}, run {i + 1}) failed: '
-                                 f'{e}{log}') from None
-            results[side].append(gbps)
-            progress(f'{case.name:>6} run {i + 1}/{runs} {side:8s} {gbps:7.3f} Gbit/s')
-    ctl.assert_running()
-    med_o = statistics.median(results['ours'])
-    med_b = statistics.median(results['baseline'])
+def summarise_case(case: Case, results: dict[str, list[float]], seconds: float,
+                   omit: int) -> dict:
+    """One case's result (the JSON of --json) from its runs per side."""
+    med_o, med_b = median(results['ours']), median(results['baseline'])
+    assert med_o is not None and med_b is not None, 'a case has at least one run per side'
     ratio = med_o / med_b if med_b else 0.0
     return {
         'case': case.name, 'description': case.description,
-        'runs': runs, 'seconds': seconds, 'omit': omit, 'unit': 'Gbit/s',
+        'runs': len(results['ours']), 'seconds': seconds, 'omit': omit, 'unit': 'Gbit/s',
         'ours': results['ours'], 'baseline': results['baseline'],
         'median_ours': med_o, 'median_baseline': med_b,
         'ratio': ratio, 'target_ratio': case.target,
         'meets_target': ratio >= case.target,
         'min': {side: min(v) for side, v in results.items()},
         'max': {side: max(v) for side, v in results.items()},
-        'spread': {side: (max(v) / min(v) if min(v) else float('inf'))
-                   for side, v in results.items()},
+        'spread': {side: spread(v) for side, v in results.items()},
     }
 
 
+def _measure_case(case: Case, ours: TrafficPath, ctl: Controller, base: TrafficPath, runs: int,
+                  seconds: float, omit: int, progress: Say) -> dict:
+    paths = {'ours': ours, 'baseline': base}
+    results: dict[str, list[float]] = {'ours': [], 'baseline': []}
+    for i, side in alternating(('ours', 'baseline'), runs):
+        path = paths[side]
+        try:
+            gbps = iperf3_tcp(path.client, path.server, path.server_ip,
+                              seconds=seconds, omit=omit)
+        except NetlabError as e:
+            log = f'\n--- controller log ---\n{ctl.log_tail(80)}' if side == 'ours' else ''
+            raise SetupError(f'{case.name}: iperf3 ({side}, run {i + 1}) failed: '
+                             f'{e}{log}') from None
+        results[side].append(gbps)
+        progress(f'{case.name:>6} run {i + 1}/{runs} {side:8s} {gbps:7.3f} Gbit/s')
+    ctl.assert_running()
+    return summarise_case(case, results, seconds, omit)
+
+
 def measure(cases: list[Case], runs: int, seconds: float, omit: int,
-            progress=lambda msg: None) -> list[dict]:
+            progress: Say = lambda msg: None) -> list[dict]:
     """Build every case in one lab, check each forwards (and whatever else
     it checks), then measure case after case, alternating ours/baseline."""
     with Lab() as lab:
@@ -328,9 +325,9 @@ def table(results: list[dict]) -> str:
     return '\n'.join(lines)
 
 
-def main(argv=None) -> int:
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        prog='bench/dataplane',
+        prog='python -m bench.dataplane',
         description='iperf3 TCP through our pipeline vs an OVS NORMAL bridge')
     ap.add_argument('--runs', type=int, default=3, metavar='N',
                     help='alternating pairs of runs (ours, baseline) per case; default 3')
@@ -346,23 +343,24 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.runs < 1 or args.seconds <= 0 or args.omit < 0:
         ap.error('--runs must be >= 1, --seconds > 0 and --omit >= 0')
-    cases = list(CASES.values()) if args.case == 'all' else [CASES[args.case]]
-    for case in cases:
+    args.cases = list(CASES.values()) if args.case == 'all' else [CASES[args.case]]
+    return args
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    for case in args.cases:
         if type(case).build_ours is Case.build_ours:
-            print(f'bench/dataplane: case {case.name!r} is not implemented yet',
+            print(f'bench.dataplane: case {case.name!r} is not implemented yet',
                   file=sys.stderr)
             return 2
-    problems = check_environment()
-    if problems:
-        print('bench/dataplane: cannot run here:\n  ' + '\n  '.join(problems),
-              file=sys.stderr)
+    if cannot_run('bench.dataplane'):
         return 2
-    progress = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else \
-        (lambda m: print(m, flush=True))
     try:
-        results = measure(cases, args.runs, args.seconds, args.omit, progress)
+        results = measure(args.cases, args.runs, args.seconds, args.omit,
+                          progress_printer(to_stderr=args.json))
     except (SetupError, NetlabError, AssertionError) as e:
-        print(f'bench/dataplane: FAILED: {e}', file=sys.stderr)
+        print(f'bench.dataplane: FAILED: {e}', file=sys.stderr)
         return 2
     meets = all(r['meets_target'] for r in results)
     if args.json:

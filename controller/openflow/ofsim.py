@@ -9,7 +9,7 @@ prerequisites), so a malformed flow fails here before it reaches a switch.
 from __future__ import annotations
 
 import ipaddress
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from controller.pipeline.flows import OFPP_IN_PORT, DecTtl, Flow, Group, Move, Output, SetField, ToGroup
 
@@ -83,7 +83,8 @@ class FakeSwitch:
     def run(self, packet: dict) -> List[Tuple[int, dict]]:
         """Outputs as (port, packet) pairs; [] means dropped."""
         pkt = dict(packet, metadata=0)
-        table, out = 0, []
+        table: Optional[int] = 0
+        out: List[Tuple[int, dict]] = []
         while table is not None:
             f = self.lookup(table, pkt)
             if f is None:

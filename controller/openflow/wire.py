@@ -301,7 +301,7 @@ def match_bytes(match) -> bytes:
     """ofp_match (OXM) in os-ken's field order, padded to 8 bytes."""
     entries = []
     for name, value in (dict(match).items() if len(match) > 1 else match):   # last one wins
-        fld = _FIELDS_get(name)
+        fld = _FIELDS_get(name) or _field(name)     # _field raises a clear WireError
         try:
             tlv = fld.encode(value)
         except Exception:
@@ -326,7 +326,7 @@ def _set_field_slow(name: str, value) -> bytes:
 
 
 def _set_field(a) -> bytes:
-    fld = _FIELDS_get(a.field)
+    fld = _FIELDS_get(a.field) or _field(a.field)
     try:
         head, pad = fld.set_field
         return head + fld.encode(a.value) + pad

@@ -75,8 +75,8 @@ class DatapathView:
         conf = self.topology.datapaths.get(self.datapath)
         return self.ports.get(conf.tunnel_port) if conf is not None else None
 
-    def tunnel_ip_of(self, datapath: str) -> Optional[ipaddress.IPv4Address]:
-        conf = self.topology.datapaths.get(datapath)
+    def tunnel_ip_of(self, datapath: Optional[str]) -> Optional[ipaddress.IPv4Address]:
+        conf = self.topology.datapaths.get(datapath) if datapath is not None else None
         return conf.tunnel_ip if conf is not None else None
 
     @cached_property

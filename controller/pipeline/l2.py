@@ -15,9 +15,11 @@ VNI, stable across edits.  A frame that came from the tunnel is delivered
 here only (split horizon), and never out of a host port: the LAN got it
 from the uplink where it entered.
 """
+from typing import Dict, List, Tuple
+
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
-from controller.pipeline.flows import Group, Output, ToGroup, flow
+from controller.pipeline.flows import Action, Group, Output, ToGroup, flow
 from controller.pipeline.tunnel import to_datapath
 from controller.topology import HOST
 
@@ -67,7 +69,7 @@ def _from_tunnel_flood_flows(view: DatapathView):
 def host_port_flows(view: DatapathView):
     """Physical networks: frames for MACs the topology does not know go to
     the LAN, except frames from the tunnel (their own uplink served them)."""
-    hosts = {}
+    hosts: Dict[str, int] = {}
     for name, ofport in sorted(view.local.items()):
         iface = view.interface(name)
         if iface.mode == HOST:
@@ -84,7 +86,7 @@ def flood_groups(view: DatapathView):
     port = view.tunnel_port
     for net_name, ports in sorted(_local_ports(view, include_hosts=True).items()):
         vni = view.vni(net_name)
-        buckets = [(Output(p),) for p in ports]
+        buckets: List[Tuple[Action, ...]] = [(Output(p),) for p in ports]
         if port is not None:
             buckets += [to_datapath(vni, view.tunnel_ip_of(dp), port) for dp in view.peers_of(net_name)]
         yield Group(vni, tuple(buckets))

@@ -9,7 +9,7 @@ that parsed (`entry.values.get`), so one mistake does not cascade.
 from __future__ import annotations
 
 import ipaddress
-from typing import Dict, List, Optional
+from typing import Any, Dict, Hashable, List, Optional, TypeVar
 
 from controller.topology.entries import Entry, Report, Sections
 from controller.topology.model import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
@@ -33,6 +33,7 @@ from controller.topology.values import (
     reference,
 )
 
+T = TypeVar('T')
 TOP_KEYS = ('datapaths', 'networks', 'interfaces', 'route_links')
 DATAPATH_KEYS = ('dpid', 'tunnel_ip', 'tunnel_port')
 NETWORK_KEYS = ('ipv4', 'mode', 'vni', 'dns_servers', 'domain_name', 'lease_time', 'mtu')
@@ -82,7 +83,7 @@ def read_sections(report: Report, data) -> Sections:
     return s
 
 
-def claim(owners: dict, slot, name: str) -> Optional[str]:
+def claim(owners: Dict[Any, T], slot: Hashable, name: T) -> Optional[T]:
     """Give `slot` to `name`; return its earlier owner if it already had one."""
     if slot in owners:
         return owners[slot]
@@ -172,7 +173,10 @@ def check_networks(s: Sections) -> None:
 
 
 def check_interfaces(s: Sections) -> None:
-    macs, addresses, ports, services = {}, {}, {}, {}
+    macs: Dict[Hashable, str] = {}
+    addresses: Dict[Hashable, str] = {}
+    ports: Dict[Hashable, str] = {}
+    services: Dict[Hashable, str] = {}
     for name, e in s.interfaces.items():
         network = e.values.get('network')
         check_interface_references(s, e)
@@ -180,12 +184,12 @@ def check_interfaces(s: Sections) -> None:
         if network is None:
             continue
         mac = e.values.get('mac')
-        other = mac is not None and claim(macs, (network, mac), name)
+        other = claim(macs, (network, mac), name) if mac is not None else None
         if other:
             e.problem('mac', f'{mac} is already the MAC of interface {other} in network {network}; '
                              'MACs must be unique within a network')
         address = e.values.get('ipv4')
-        other = address is not None and claim(addresses, (network, address), name)
+        other = claim(addresses, (network, address), name) if address is not None else None
         if other:
             e.problem('ipv4', f'{address} is already the address of interface {other} '
                               f'in network {network}')
@@ -197,7 +201,7 @@ def check_interfaces(s: Sections) -> None:
                 e.problem('services', f'network {network} already has a dhcp interface, '
                                       f'{other}; at most one per network')
         datapath, port = e.values.get('datapath'), e.values.get('port')
-        other = datapath and port and claim(ports, (datapath, port), name)
+        other = claim(ports, (datapath, port), name) if datapath and port else None
         if other:
             e.problem('port', f'port {port} on datapath {datapath} is already interface {other}')
 
@@ -278,7 +282,7 @@ def is_router_interface(s: Sections, route: Entry, name: str) -> bool:
 
 
 def check_route_prefix(s: Sections, route: Entry, name: str, routes: List[Entry],
-                       by_prefix: dict, index: int) -> None:
+                       by_prefix: Dict[ipaddress.IPv4Network, int], index: int) -> None:
     if 'ipv4' not in route.values or 'gateway' not in route.values:
         return              # unreadable; already reported
     network = s.interfaces[name].values.get('network')
@@ -302,7 +306,7 @@ def check_route_prefix(s: Sections, route: Entry, name: str, routes: List[Entry]
                          f'{name}, so the route needs a gateway inside {net}')
 
 
-def check_gateway(s: Sections, route: Entry, name: str, network: str,
+def check_gateway(s: Sections, route: Entry, name: str, network: Optional[str],
                   net: ipaddress.IPv4Network, gateway: ipaddress.IPv4Address) -> None:
     if gateway not in net:
         route.problem('gateway', f'{gateway} is outside network {network} ({net}) of interface '

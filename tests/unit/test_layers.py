@@ -33,13 +33,15 @@ def imported_parts(path: Path):
     """(line, part) for every `controller.*` import in a module."""
     tree = ast.parse(path.read_text(), str(path))
     for node in ast.walk(tree):
-        names = []
+        names: list = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
             if node.module == 'controller':
                 names = [f'controller.{a.name}' for a in node.names]
+        else:
+            continue
         for name in names:
             if name.startswith('controller.'):
                 yield node.lineno, name.split('.')[1]
