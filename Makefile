@@ -1,14 +1,18 @@
-# The two commands a user needs: `make demo` and `make test`.
+# The commands a user needs: `make demo`, `make demo-hosts` and `make test`.
 VENV := .venv
 PY   := $(VENV)/bin/python
 
-.PHONY: setup demo test unit integration bench bench-dataplane bench-dhcp bench-scale check clean
+.PHONY: setup demo demo-hosts test unit integration bench bench-dataplane bench-dhcp bench-scale \
+	bench-fabric-dataplane bench-fabric-control check clean
 
 setup:
 	@bash tools/setup.sh
 
 demo: setup
 	$(PY) mininet/vnet_mininet.py --demo topologies/default.yml
+
+demo-hosts: setup
+	$(PY) -m lab.demo.hosts topologies/weave3.yml
 
 test: setup check
 	$(VENV)/bin/pytest -q tests
@@ -19,7 +23,7 @@ unit: setup
 integration: setup
 	$(VENV)/bin/pytest -q tests/integration
 
-bench: bench-dataplane bench-dhcp bench-scale
+bench: bench-dataplane bench-dhcp bench-scale bench-fabric-dataplane bench-fabric-control
 
 bench-dataplane: setup
 	$(PY) -m bench.dataplane
@@ -30,6 +34,12 @@ bench-dhcp: setup
 bench-scale: setup
 	$(PY) -m bench.scale
 
+bench-fabric-dataplane: setup
+	$(PY) -m bench.fabric_dataplane
+
+bench-fabric-control: setup
+	$(PY) -m bench.fabric_control
+
 # Lint, types, the import direction between layers, and the example topologies.
 check: setup
 	$(VENV)/bin/ruff check .
@@ -38,4 +48,4 @@ check: setup
 	$(VENV)/bin/vnetctl check topologies/*.yml
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
