@@ -17,9 +17,18 @@ class Problem:
         return f'{where}: {self.path}: {self.message}' if self.path else f'{where}: {self.message}'
 
 
+MAX_SHOWN = 50      # problems in the message (and the log); `problems` keeps them all
+
+
 class TopologyError(Exception):
-    """Raised with every problem of a topology file at once."""
+    """Raised with every problem of a topology file at once.  Its message
+    shows the first MAX_SHOWN and counts the rest, so one bad edit of a huge
+    file cannot flood the log."""
 
     def __init__(self, problems: Sequence[Problem]):
         self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path, p.message))
-        super().__init__('\n'.join(str(p) for p in self.problems))
+        lines = [str(p) for p in self.problems[:MAX_SHOWN]]
+        hidden = len(self.problems) - MAX_SHOWN
+        if hidden > 0:
+            lines.append(f'... and {hidden} more problems (vnetctl check lists them all)')
+        super().__init__('\n'.join(lines))

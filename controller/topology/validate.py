@@ -22,11 +22,18 @@ from controller.topology.values import VNI_MAX
 from controller.topology.yamlsource import load_yaml
 
 
+MAX_FILE_BYTES = 16 << 20    # 10,000 interfaces take about 1 MB
+
+
 def load_topology(path: str) -> Topology:
     """Read and validate the topology file at `path`."""
     try:
         with open(path, 'rb') as f:
-            raw = f.read()
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise TopologyError([Problem(str(path), None, '', f'the file is larger than '
+                                         f'{MAX_FILE_BYTES >> 20} MiB, the limit (10,000 interfaces take '
+                                         'about 1 MiB); is it the right file?')])
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise TopologyError([Problem(str(path), None, '', f'cannot read the file: {reason}')]) from None

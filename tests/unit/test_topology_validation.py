@@ -889,3 +889,21 @@ def test_problems_deep_in_a_generated_topology_name_their_lines():
                                                  (last_mac + 1, 'interfaces.vm1999.mac')]
     assert "'10.0.15.300' is not an IPv4 address" in found[0].message
     assert '52:54:00:00:07:cb is already the MAC of interface vm1995 in network n19' in found[1].message
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    from controller.topology import validate
+    monkeypatch.setattr(validate, 'MAX_FILE_BYTES', 1000)
+    path = tmp_path / 'big.yml'
+    path.write_text('datapaths: {}\n' + '#' * 2000 + '\n')
+    with pytest.raises(TopologyError, match='larger than 0 MiB, the limit'):
+        load_topology(str(path))
+
+
+def test_the_message_of_a_file_with_many_problems_shows_the_first_fifty_and_counts_the_rest():
+    text = 'datapaths:\n' + ''.join(f'  br{i}: {{dpid: 0}}\n' for i in range(80))
+    with pytest.raises(TopologyError) as caught:
+        validate_text(text, 't.yml')
+    lines = str(caught.value).splitlines()
+    assert len(caught.value.problems) == 80 and len(lines) == 51
+    assert lines[-1] == '... and 30 more problems (vnetctl check lists them all)'
