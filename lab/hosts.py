@@ -3,25 +3,29 @@
 The layout of DESIGN.md "Several hosts on one machine"::
 
     hosts = MultiHost(lab, controller_port=P)        # P: None = no controller
-    h1 = hosts.host('h1', dpid=0x101)                # underlay subnet 'a'
+    h1 = hosts.host('h1', dpid=0x101)                # underlay subnet 'a': 198.18.1.1
     h3 = hosts.host('h3', dpid=0x103, subnet='b')    # behind the router namespace
+    h4 = hosts.host('h4', dpid=0x104, tunnel_ip='198.18.7.4')   # its /24 is its subnet
     vm = h1.vm('vm1', port='p-vm1', mac='52:54:00:00:01:01', cidr='10.44.1.1/24')
     hosts.prime_tunnels()                            # after set-up: see there
     h1.ofctl('dump-flows', 'br-int')
 
-* underlay: Linux bridges ``ul-a`` (198.18.1.0/24) and ``ul-b`` (198.18.2.0/24)
-  in namespace ``<prefix>-ul``, a veth to each host's ``ul0``.  Subnet b brings
-  the router namespace ``<prefix>-rt`` (ip_forward=1, .254 on both); every
-  host routes via .254 of its subnet, so the router may come later.
+* underlay: Linux bridges ``ul-a`` (198.18.1.0/24), ``ul-b`` (198.18.2.0/24)
+  and one per other /24 of a host's ``tunnel_ip`` (``ul-c`` ...) in namespace
+  ``<prefix>-ul``, a veth to each host's ``ul0``.  A second subnet brings the
+  router namespace ``<prefix>-rt`` (ip_forward=1, .254 on every subnet);
+  every host routes via .254 of its subnet, so the router may come later.
 * host ``<prefix>-h-<name>``: a private OVS (lab/ovsinstance.py); ``br-phy``
   holds ul0 and the underlay address (``tunnel_ip``); ``br-int`` has one port,
-  ``vxlan0`` (flow-based remote_ip and key), and the controller target.
+  the flow-based VXLAN port (``tunnel_port``, default vxlan0), and the
+  controller target.
 * management (with a controller_port): the controller runs in the root
   namespace, whose 127.0.0.1 a host cannot reach.  Root bridge ``<prefix>mgmt``
   holds ``controller_ip`` (.1 of a free 198.19.N.0/24), with a veth to each
   host's ``mgmt0``; the controller listens there or on 0.0.0.0.
 * VM ``<prefix>-v-<name>``: a veth whose host end is the br-int port.
 
+Flows by hand (no controller) and underlay captures: lab/vxlan_flows.py (re-exported).
 All is tracked by the Lab: close() and the next Lab after a crash remove it.
 """
 
@@ -30,21 +34,27 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import secrets
 import select
+import string
 import subprocess
 import zlib
-from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from lab.netns import Host, prepare_ns_end
 from lab.ovs import check_ifname
 from lab.ovsinstance import OvsInstance
 from lab.proc import NetlabError, death_signal_preexec, sh, wait_for
 from lab.traffic import arping_flavour
+from lab.vxlan_flows import Capture
+from lab.vxlan_flows import install_static_vxlan as install_static_vxlan  # re-exported
+from lab.vxlan_flows import static_vxlan_flows as static_vxlan_flows  # re-exported
 
 if TYPE_CHECKING:
     from lab.core import Lab
 
 SUBNETS = {'a': ipaddress.IPv4Network('198.18.1.0/24'), 'b': ipaddress.IPv4Network('198.18.2.0/24')}
+SUBNET_PREFIXLEN = 24         # a host given its tunnel_ip joins the subnet of its /24
 ROUTER_HOST = 254             # the router's host number on every underlay subnet
 VM_MTU = 1450                 # 1500 - VXLAN's 50: with 1500, TCP across hosts black-holes
 VXLAN_PORT = 'vxlan0'
@@ -94,7 +104,7 @@ class Vm(Host):
     unplug go to the host's private OVS; ``bridge`` is None."""
 
     def __init__(self, host: EmulatedHost, name: str, port: str, mac: str,
-                 cidr: str, gateway: Optional[str]):
+                 cidr: Optional[str], gateway: Optional[str]):
         lab: Lab = host.lab
         super().__init__(lab, name, f'{lab.prefix}-v-{name}', None,  # type: ignore[arg-type]
                          port, mac, cidr, gateway)
@@ -111,36 +121,18 @@ class Vm(Host):
         return self.port in self.host.vsctl('list-ports', 'br-int').split()
 
 
-class Capture:
-    """A tcpdump running on a host's ul0 (see EmulatedHost.tcpdump_underlay)."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc, self.text = proc, ''
-
-    def wait(self, timeout: float = 10) -> str:
-        """Its output once it has its packets, or what it has after ``timeout``."""
-        try:
-            self.text, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()        # tcpdump prints what it has on SIGTERM
-            self.text, _ = self.proc.communicate(timeout=5)
-        return self.text
-
-    def vnis(self) -> list[int]:
-        """The VXLAN network identifiers seen (``tcpdump -v``: "vni 100")."""
-        return [int(v) for v in re.findall(r'\bvni (\d+)', self.text)]
-
-
 class EmulatedHost:
     """One emulated hypervisor: a namespace with its own OVS, br-phy and br-int."""
 
-    def __init__(self, hosts: MultiHost, name: str, dpid: int, subnet: str, index: int):
+    def __init__(self, hosts: MultiHost, name: str, dpid: int, subnet: str,
+                 tunnel_ip: ipaddress.IPv4Address, tunnel_port: str = VXLAN_PORT):
         self.hosts, self.name, self.dpid, self.subnet = hosts, name, dpid, subnet
         self.lab: Lab = hosts.lab
         self.ns = f'{self.lab.prefix}-h-{name}'
-        net = SUBNETS[subnet]
-        self.tunnel_ip = str(net.network_address + index)
+        net = hosts.nets[subnet]
+        self.tunnel_ip: str = str(tunnel_ip)
         self.tunnel_cidr = f'{self.tunnel_ip}/{net.prefixlen}'
+        self.tunnel_port: str = tunnel_port
         self.gateway = str(net.network_address + ROUTER_HOST)
         self.ovs = OvsInstance(self.lab.path(f'ovs-{name}'), netns=self.ns,
                                track=self.lab.track_process)
@@ -190,7 +182,7 @@ class EmulatedHost:
                 '--', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'datapath_type=netdev',
                 'fail_mode=secure', 'protocols=OpenFlow13',
                 f'other-config:datapath-id={self.dpid:016x}', 'other-config:disable-in-band=true',
-                '--', 'add-port', 'br-int', VXLAN_PORT, '--', 'set', 'Interface', VXLAN_PORT,
+                '--', 'add-port', 'br-int', self.tunnel_port, '--', 'set', 'Interface', self.tunnel_port,
                 'type=vxlan', 'options:remote_ip=flow', 'options:key=flow',
                 f'options:local_ip={self.tunnel_ip}']
         if controller:
@@ -201,9 +193,9 @@ class EmulatedHost:
                      'max_backoff=1000']
         return args
 
-    def vm(self, name: str, port: str, mac: str, cidr: str, gateway: Optional[str] = None,
+    def vm(self, name: str, port: str, mac: str, cidr: Optional[str], gateway: Optional[str] = None,
            mtu: int = VM_MTU, ofport: Optional[int] = None, plugged: bool = True) -> Vm:
-        """A VM namespace ``<prefix>-v-<name>``: eth0 with ``mac``, ``cidr``, ``mtu``,
+        """A VM namespace ``<prefix>-v-<name>``: eth0 with ``mac``, ``cidr`` (or none), ``mtu``,
         TX checksum offload off (else TCP/UDP fail on the userspace datapath),
         IPv6 off, a default route via ``gateway``; its peer, named ``port``,
         is plugged into br-int (``plugged=False``: later, with ``vm.plug()``)."""
@@ -214,7 +206,8 @@ class EmulatedHost:
         self.run(['ip', 'link', 'set', port, 'up'])
         v.run(['ip', 'link', 'set', 'eth0', 'address', mac])
         prepare_ns_end(lambda argv, check: v.run(argv, check=check))
-        v.run(['ip', 'addr', 'add', cidr, 'dev', 'eth0'])
+        if cidr:
+            v.run(['ip', 'addr', 'add', cidr, 'dev', 'eth0'])
         v.run('ip link set eth0 up')
         if gateway:
             v.run(['ip', 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0'])
@@ -252,7 +245,8 @@ class MultiHost:
         self.lab, self.controller_port = lab, controller_port
         self.hosts: dict[str, EmulatedHost] = {}
         self.ul_ns, self.rt_ns = f'{lab.prefix}-ul', f'{lab.prefix}-rt'
-        self.subnets: list[str] = []
+        self.subnets: list[str] = []      # in use, in order of first use
+        self.nets = dict(SUBNETS)         # subnet name -> its /24 (named on first use)
         self.mgmt_bridge = lab.ifname('mgmt')
         self.mgmt_net: Optional[ipaddress.IPv4Network] = None
 
@@ -266,16 +260,23 @@ class MultiHost:
         port = self.controller_port
         return f'tcp:{self.controller_ip}:{port}' if port else None
 
-    def host(self, name: str, dpid: int, subnet: str = 'a') -> EmulatedHost:
-        """A new emulated host on underlay ``subnet`` ('a' or 'b'), br-int's
-        datapath id ``dpid``.  ``name``: up to 9 lower-case letters/digits
-        (it is part of a root-namespace interface name)."""
+    def host(self, name: str, dpid: int, subnet: Optional[str] = None,
+             tunnel_ip: Optional[str] = None, tunnel_port: str = VXLAN_PORT) -> EmulatedHost:
+        """A new emulated host, br-int's datapath id ``dpid``, its VXLAN port
+        ``tunnel_port``.  Its underlay address: ``tunnel_ip`` (its /24 is its
+        subnet; .0, .255 and .254, the router's, are refused), else the next
+        free one of ``subnet`` ('a', the default, or 'b').  ``name``: up to 9
+        lower-case letters/digits (part of a root-namespace interface name)."""
         _check_name(name, 15 - len(self.lab.ifname('m')))
-        if name in self.hosts or subnet not in SUBNETS:
-            raise ValueError(f'host {name!r} exists, or subnet {subnet!r} is not in {list(SUBNETS)}')
+        check_ifname(tunnel_port)
+        if name in self.hosts or (subnet and tunnel_ip) or (subnet or 'a') not in SUBNETS:
+            raise ValueError(f'host {name!r} exists, subnet {subnet!r} is not in {list(SUBNETS)}, '
+                             'or both a subnet and a tunnel_ip are given')
+        ip = self._check_tunnel_ip(ipaddress.IPv4Address(tunnel_ip)) if tunnel_ip else \
+            next(a for a in SUBNETS[subnet or 'a'].hosts() if str(a) not in self._tunnel_ips)
+        subnet = self._subnet_name(ipaddress.IPv4Network(f'{ip}/{SUBNET_PREFIXLEN}', strict=False))
         self._subnet(subnet)
-        index = 1 + sum(h.subnet == subnet for h in self.hosts.values())
-        h = self.hosts[name] = EmulatedHost(self, name, dpid, subnet, index)
+        h = self.hosts[name] = EmulatedHost(self, name, dpid, subnet, ip, tunnel_port)
         _new_netns(self.lab, h.ns)
         self.underlay(['ip', 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'ul0',
                        'netns', h.ns])
@@ -287,9 +288,31 @@ class MultiHost:
         """Run ``cmd`` in the underlay namespace (the wire between the hosts)."""
         return sh(_ns_argv(self.ul_ns, cmd))
 
+    def _check_tunnel_ip(self, ip: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
+        net = ipaddress.IPv4Network(f'{ip}/{SUBNET_PREFIXLEN}', strict=False)
+        if ip in (net.network_address, net.broadcast_address, net.network_address + ROUTER_HOST) \
+                or str(ip) in self._tunnel_ips:
+            raise ValueError(f'tunnel_ip {ip}: taken by another host, or the network, broadcast '
+                             f'or router (.{ROUTER_HOST}) address of {net}')
+        return ip
+
+    @property
+    def _tunnel_ips(self) -> set[str]:
+        return {h.tunnel_ip for h in self.hosts.values()}
+
+    def _subnet_name(self, net: ipaddress.IPv4Network) -> str:
+        """The name of underlay subnet ``net``: a, b, then c, d ... as they come."""
+        for name, known in self.nets.items():
+            if known == net:
+                return name
+        n = len(self.nets)
+        name = string.ascii_lowercase[n] if n < 26 else f'n{n}'
+        self.nets[name] = net
+        return name
+
     def _subnet(self, subnet: str) -> None:
         """The underlay namespace, the subnet's bridge and, from the second
-        subnet on, the router."""
+        subnet on, the router with a leg on every subnet."""
         if subnet in self.subnets:
             return
         if not self.subnets:
@@ -299,20 +322,28 @@ class MultiHost:
         if len(self.subnets) == 2:
             _new_netns(self.lab, self.rt_ns)
             sh(_ns_argv(self.rt_ns, 'sysctl -qw net.ipv4.ip_forward=1'))
-            for s in self.subnets:
-                net = SUBNETS[s]
-                sh(['ip', '-n', self.rt_ns, 'link', 'add', f'r-{s}', 'type', 'veth',
-                    'peer', 'name', f'rt-{s}', 'netns', self.ul_ns])
-                self.underlay(['ip', 'link', 'set', f'rt-{s}', 'master', f'ul-{s}', 'up'])
-                sh(_ns_argv(self.rt_ns, f'ip addr add {net.network_address + ROUTER_HOST}/'
-                                        f'{net.prefixlen} dev r-{s} && ip link set r-{s} up'))
+            self._router_leg(self.subnets[0])
+        if len(self.subnets) >= 2:
+            self._router_leg(subnet)
+
+    def _router_leg(self, s: str) -> None:
+        """The router's interface r-<s> (.254) on subnet s's bridge."""
+        net = self.nets[s]
+        sh(['ip', '-n', self.rt_ns, 'link', 'add', f'r-{s}', 'type', 'veth',
+            'peer', 'name', f'rt-{s}', 'netns', self.ul_ns])
+        self.underlay(['ip', 'link', 'set', f'rt-{s}', 'master', f'ul-{s}', 'up'])
+        sh(_ns_argv(self.rt_ns, f'ip addr add {net.network_address + ROUTER_HOST}/'
+                                f'{net.prefixlen} dev r-{s} && ip link set r-{s} up'))
 
     def _mgmt_net(self) -> ipaddress.IPv4Network:
         """The management bridge in the root namespace, created on first use."""
         if self.mgmt_net is None:
             net, br = pick_mgmt_subnet(self.lab.prefix), self.mgmt_bridge
             self.lab.track_link(br)
-            sh(['ip', 'link', 'add', br, 'type', 'bridge'])
+            # its own MAC, else the lowest of its ports': a host that resolved us before a
+            # lower one joined sends to a MAC no longer passed up (OpenFlow stalls ~30 s)
+            mac = '02:' + ':'.join(f'{b:02x}' for b in secrets.token_bytes(5))
+            sh(['ip', 'link', 'add', br, 'address', mac, 'type', 'bridge'])
             sh(['sysctl', '-qw', f'net.ipv6.conf.{br}.disable_ipv6=1'])
             sh(['ip', 'addr', 'add', f'{net.network_address + 1}/{net.prefixlen}', 'dev', br])
             sh(['ip', 'link', 'set', br, 'up'])
@@ -340,7 +371,7 @@ class MultiHost:
         each leg, sends one gratuitous ARP, all at once (~0.15 s in total)."""
         senders = [(h.ns, 'br-phy', h.tunnel_ip) for h in self.hosts.values()]
         if len(self.subnets) > 1:
-            senders += [(self.rt_ns, f'r-{s}', str(SUBNETS[s].network_address + ROUTER_HOST))
+            senders += [(self.rt_ns, f'r-{s}', str(self.nets[s].network_address + ROUTER_HOST))
                         for s in self.subnets]
         procs = [subprocess.Popen(_ns_argv(ns, _gratuitous_arp(dev, ip)))
                  for ns, dev, ip in senders]
@@ -373,50 +404,3 @@ def _gratuitous_arp(dev: str, ip: str) -> list[str]:
     if arping_flavour() == 'habets':
         return ['arping', '-q', '-U', '-c', '1', '-w', '0', '-i', dev, '-S', ip, ip]
     return ['arping', '-q', '-U', '-c', '1', '-I', dev, ip]
-
-
-def static_vxlan_flows(vms: Iterable[Vm], vni: int) -> dict[EmulatedHost, list[str]]:
-    """Hand-written flows for one L2 network over VXLAN, per host's br-int.
-
-    For labs without a controller, and the benchmarks' baseline.  From a
-    local VM's port: to a local MAC, output there; to a remote MAC, VXLAN
-    ``vni`` to its host's tunnel_ip; broadcast (ARP), to the other local VMs
-    and, replicated, to every other host with VMs.  From the tunnel: only
-    ``vni`` from a known host (tun_src), to local VMs only (no loops).
-    Several networks: one call per network (their VMs' ports differ)."""
-    vms = list(vms)
-    hosts = list(dict.fromkeys(v.host for v in vms))
-    return {h: _host_flows(h, vms, hosts, vni) for h in hosts}
-
-
-def _host_flows(h: EmulatedHost, vms: list[Vm], hosts: list[EmulatedHost], vni: int) -> list[str]:
-    local = [v for v in vms if v.host is h]
-    remote_hosts = [o for o in hosts if o is not h]
-
-    def tunnel(dst: EmulatedHost) -> str:
-        return f'set_field:{vni}->tun_id,set_field:{dst.tunnel_ip}->tun_dst,output:{VXLAN_PORT}'
-
-    flows = []
-    for src in local:
-        flood = [f'output:{v.port}' for v in local if v is not src] + \
-            [tunnel(o) for o in remote_hosts]
-        flows.append(f'priority=90,in_port={src.port},dl_dst=ff:ff:ff:ff:ff:ff,'
-                     f'actions={",".join(flood) or "drop"}')
-        flows += [f'priority=100,in_port={src.port},dl_dst={v.mac},actions='
-                  + (f'output:{v.port}' if v.host is h else tunnel(v.host))
-                  for v in vms if v is not src]
-    for o in remote_hosts:
-        match = f'in_port={VXLAN_PORT},tun_id={vni},tun_src={o.tunnel_ip}'
-        bcast = ','.join(f'output:{v.port}' for v in local) or 'drop'
-        flows.append(f'priority=90,{match},dl_dst=ff:ff:ff:ff:ff:ff,actions={bcast}')
-        flows += [f'priority=100,{match},dl_dst={v.mac},actions=output:{v.port}' for v in local]
-    return flows
-
-
-def install_static_vxlan(vms: Iterable[Vm], vni: int) -> dict[EmulatedHost, list[str]]:
-    """static_vxlan_flows, added to each br-int in one bundle; returns them."""
-    flows = static_vxlan_flows(vms, vni)
-    for h, fl in flows.items():
-        # ovs-ofctl: "-" reads the flows from stdin; --bundle: all or none
-        h.ofctl('add-flows', 'br-int', '--bundle', '-', input='\n'.join(fl) + '\n')
-    return flows

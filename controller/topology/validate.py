@@ -21,7 +21,6 @@ from controller.topology.rules import Sections, read_sections
 from controller.topology.values import VNI_MAX
 from controller.topology.yamlsource import load_yaml
 
-
 MAX_FILE_BYTES = 16 << 20    # 10,000 interfaces take about 1 MB
 
 

@@ -26,7 +26,14 @@ network, or routed both ways by a route link), every gateway's ARP answer,
 every router interface's answer to ping from each network of its route
 links, and the traceroute of one routed pair (the gateway must be hop 1).
 
+The same checks run across emulated hosts joined by VXLAN (``hosts``:
+``python -m lab.demo.hosts TOPOLOGY``, one host with its own Open vSwitch
+per datapath at its tunnel_ip, one VM per vif; see there).
+
 Modules: ``plan`` (pure: nodes, routes, expectations, probes), ``build``
-(the Mininet network), ``probe`` (running the checks), ``report`` (results
-and their rendering).  The entry script is ``mininet/vnet_mininet.py``.
+(the Mininet network), ``probe`` (running the checks on ``nodes``: Mininet
+hosts or lab VMs), ``report`` (results and their rendering), ``common``
+(progress, errors, cleanup, the topology file), ``layout`` (pure: a
+topology on emulated hosts) and ``hosts`` (the multi-host demo).  The
+Mininet entry script is ``mininet/vnet_mininet.py``.
 """

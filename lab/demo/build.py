@@ -11,29 +11,24 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shlex
-import signal
-import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from controller.topology import Topology
-from lab.demo.plan import host_names, nodes, static_routes
-from lab.netns import NS_IFNAME, Runner, link_exists, prepare_ns_end, quiet_bridge_end
-from lab.proc import check_environment, sh, wait_for
+from lab.demo.common import MININET_PROG, BuildError, Cleanup, Say, wait_until
+from lab.demo.nodes import MininetNode, add_routes, runner
+from lab.demo.plan import host_names, nodes
+from lab.netns import NS_IFNAME, link_exists, prepare_ns_end, quiet_bridge_end
+from lab.proc import NetlabError, check_environment, sh
 from mininet.net import Mininet
 from mininet.node import Host, OVSSwitch, RemoteController
 
-PROG = 'vnet_mininet'
+__all__ = ['PROG', 'DEFAULT_CONTROLLER_PORT', 'LOCK_PATH', 'DEMO_TOOLS', 'BuildError', 'Cleanup', 'Say',
+           'Lock', 'preflight', 'wait_until', 'wait_names_free', 'build_network', 'configure_hosts']
+
+PROG = MININET_PROG
 DEFAULT_CONTROLLER_PORT = 6633   # where the bridges look for the controller
 LOCK_PATH = '/run/lock/ryu-vnet-mininet.lock'
 DEMO_TOOLS = ('ovs-vsctl', 'ovs-ofctl', 'ip', 'ethtool', 'arping', 'ping', 'traceroute', 'mnexec', 'ss')
-
-#: Prints a progress line (or nothing, with --check).
-Say = Callable[[str], None]
-
-
-class BuildError(RuntimeError):
-    """The network cannot be built (as opposed to an invalid topology file)."""
 
 
 def preflight() -> None:
@@ -41,51 +36,6 @@ def preflight() -> None:
     problems = check_environment(DEMO_TOOLS)
     if problems:
         raise BuildError('; '.join(problems))
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float,
-               waiting: str, say: Say) -> bool:
-    """wait_for that tells the user once what it waits for; False on timeout."""
-    told = False
-
-    def check() -> bool:
-        nonlocal told
-        if predicate():
-            return True
-        if not told:
-            say(waiting)
-            told = True
-        return False
-
-    try:
-        wait_for(check, timeout=timeout, interval=interval, what=waiting)
-    except AssertionError:
-        return False
-    return True
-
-
-class Cleanup:
-    """Callbacks run in reverse order exactly once, with signals held off."""
-
-    def __init__(self) -> None:
-        self._callbacks: List[Tuple[str, Callable[..., Any], tuple]] = []
-
-    def add(self, what: str, fn: Callable[..., Any], *args) -> None:
-        self._callbacks.append((what, fn, args))
-
-    def run(self) -> None:
-        # a second Ctrl-C must not cut the cleanup short
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            while self._callbacks:
-                what, fn, args = self._callbacks.pop()
-                try:
-                    fn(*args)
-                except Exception as exc:  # keep cleaning up
-                    print(f'{PROG}: cleanup: {what} failed: {exc}', file=sys.stderr)
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 class Lock:
@@ -153,8 +103,9 @@ class _LocalController(RemoteController):
 
 
 def build_network(topology: Topology, controller_port: int,
-                  fail_mode: str = 'secure') -> Tuple[Mininet, Dict[str, Any]]:
-    """Create (not start) the Mininet network.  Returns (net, {interface: host})."""
+                  fail_mode: str = 'secure') -> Tuple[Mininet, Dict[str, MininetNode]]:
+    """Create (not start) the Mininet network.  Returns (net, {interface: node}):
+    each Mininet host as a ``lab.demo.nodes.Node`` (``node.host`` is the host)."""
     net = Mininet(topo=None, build=False, controller=None, switch=OVSSwitch, host=Host,
                   autoSetMacs=False, autoStaticArp=False, waitConnected=False)
     net.addController('c0', controller=_LocalController, ip='127.0.0.1', port=controller_port)
@@ -171,28 +122,20 @@ def build_network(topology: Topology, controller_port: int,
     for iface in nodes(topology):
         net.addLink(hosts[iface.name], net.get(iface.datapath),
                     intfName1=NS_IFNAME, intfName2=iface.port)
-    return net, hosts
+    return net, {name: MininetNode(host) for name, host in hosts.items()}
 
 
-def _runner(host) -> Runner:
-    """Runs an argv in a Mininet host.  cmd() gives output, not an exit
-    status, so ``check`` cannot be honoured; the demo's probes (ICMP, ARP)
-    do not depend on these steps."""
-    return lambda argv, check: host.cmd(shlex.join(argv))
-
-
-def configure_hosts(topology: Topology, hosts: Mapping[str, Any]) -> None:
+def configure_hosts(topology: Topology, hosts: Mapping[str, MininetNode]) -> None:
     """After net.start(): offload and IPv6 as in every lab host, a sanity
     check of MACs, and routes."""
-    for name, host in hosts.items():
+    for name, node in hosts.items():
         iface = topology.interfaces[name]
-        prepare_ns_end(_runner(host))
-        mac = host.cmd(f'cat /sys/class/net/{NS_IFNAME}/address').strip().lower()
+        try:
+            prepare_ns_end(runner(node))
+            mac = node.run(['cat', f'/sys/class/net/{NS_IFNAME}/address']).stdout.strip().lower()
+        except NetlabError as err:
+            raise BuildError(str(err)) from None
         if mac != iface.mac:
             raise BuildError(f'{name}: {NS_IFNAME} has MAC {mac}, expected {iface.mac}')
-        for prefix, gw in static_routes(topology, iface):
-            dest = 'default' if prefix.prefixlen == 0 else str(prefix)
-            out = host.cmd(f'ip route replace {dest} via {gw.ipv4} dev {NS_IFNAME} 2>&1; echo rc=$?')
-            if 'rc=0' not in out:
-                raise BuildError(f'{name}: cannot add route {dest} via {gw.ipv4}: {out.strip()}')
+        add_routes(topology, iface, node)
         quiet_bridge_end(str(iface.port))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from controller.topology import HOST, ROUTER, SIMULATED, VIF, Interface, Topology, routing
 from lab.ovs import IFNAME_CHARS, IFNAMSIZ, ifname_problem
@@ -167,24 +167,37 @@ def expected_reachability(topology: Topology, a, b) -> bool:
     return there is not None and there.name == ib.name and back is not None and back.name == ia.name
 
 
+_IFNAME_LIMIT = f'at most {IFNAMSIZ} characters of {IFNAME_CHARS}'
+
+
 def buildability_problems(topology: Topology) -> List[str]:
     """What stops this topology from becoming Linux interfaces and bridges."""
-    limit = f'at most {IFNAMSIZ} characters of {IFNAME_CHARS}'
     problems = [f'datapaths.{dp}: a userspace OVS bridge is also a Linux interface; '
-                f'its name must be {limit}'
+                f'its name must be {_IFNAME_LIMIT}'
                 for dp in sorted(topology.datapaths) if ifname_problem(dp)]
-    seen: Dict[str, str] = {}
+    bridges = {dp: 'is a bridge name' for dp in topology.datapaths}
+    return problems + port_problems(topology, lambda iface: bridges, 'Mininet', per_datapath=False)
+
+
+def port_problems(topology: Topology, taken: Callable[[Interface], Mapping[str, str]], builder: str,
+                  per_datapath: bool) -> List[str]:
+    """What stops the nodes' ports from being veths: bad names, two nodes on a port (on one
+    datapath, with ``per_datapath``), names ``taken(iface)`` maps to why, unknown datapaths."""
+    problems = []
+    seen: Dict[Tuple[str, str], str] = {}
     for iface in nodes(topology):
         port = iface.port or ''
+        key = (str(iface.datapath) if per_datapath else '', port)
+        why = taken(iface).get(port)
         if ifname_problem(port):
             problems.append(f'interfaces.{iface.name}.port: {port!r} cannot be a Linux interface '
-                            f'name ({limit})')
-        elif port in seen:
+                            f'name ({_IFNAME_LIMIT})')
+        elif key in seen:
             problems.append(f'interfaces.{iface.name}.port: {port!r} is also the port of '
-                            f'{seen[port]}; Mininet needs one veth per port')
-        elif port in topology.datapaths:
-            problems.append(f'interfaces.{iface.name}.port: {port!r} is a bridge name')
-        seen.setdefault(port, iface.name)
+                            f'{seen[key]}; {builder} needs one veth per port')
+        elif why:
+            problems.append(f'interfaces.{iface.name}.port: {port!r} {why}')
+        seen.setdefault(key, iface.name)
         if iface.datapath not in topology.datapaths:
             problems.append(f'interfaces.{iface.name}.datapath: unknown datapath {iface.datapath!r}')
     return problems
@@ -205,7 +218,7 @@ def build_notes(topology: Topology) -> List[str]:
     for iface in nodes(topology):
         spans.setdefault(iface.network, set()).add(str(iface.datapath))
     notes += [f'{net}: spans datapaths {", ".join(sorted(dps))}; this builder creates no '
-              f'tunnel ports between bridges'
+              f'tunnel ports between bridges (python -m lab.demo.hosts builds them, on emulated hosts)'
               for net, dps in sorted(spans.items()) if len(dps) > 1]
     for link in sorted(topology.route_links):
         linked: Set[str] = set()
@@ -374,13 +387,15 @@ def router_ping_checks(topology: Topology) -> List[Pair]:
 
 
 def traceroute_plan(topology: Topology) -> Optional[Tuple[str, str, str]]:
-    """(source, destination, source's gateway) of the first routed pair, if any."""
+    """(source, destination, source's gateway) of the first routed pair, if
+    any; the first whose two ends are on different datapaths, if any is."""
+    found = []
     for a in nodes(topology):
         for b in nodes(topology):
             if a.network == b.network or a.ipv4 is None or b.ipv4 is None:
                 continue
             gw = gateway_towards(topology, a, b.ipv4)
             if gw is not None and expected_reachability(topology, a, b):
-                return a.name, b.name, gw.name
-    return None
+                found.append((a.datapath == b.datapath, a.name, b.name, gw.name))
+    return min(found)[1:] if found else None
 

@@ -1,7 +1,8 @@
-"""Running the demo's checks in the Mininet hosts.
+"""Running the demo's checks in its nodes (Mininet hosts or lab VMs: ``lab.demo.nodes``).
 
 First ``wait_flows_ready``: every bridge has the controller's flows for its
-nodes, and they stopped changing.  Then ``run_probes``: every ordered pair
+nodes, and they stopped changing (the bridges: ``Switches``, by default the
+machine's own OVS).  Then ``run_probes``: every ordered pair
 (an ARP probe, and a pinned or routed ping), every gateway's ARP answer,
 every router interface's answer to ping, and one routed pair's traceroute.
 What to probe comes from ``lab.demo.plan``; the results are
@@ -14,10 +15,11 @@ import re
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from controller.topology import Topology
-from lab.demo.build import PROG, Say
+from lab.demo.common import MININET_PROG, Say
+from lab.demo.nodes import Node
 from lab.demo.plan import (
     Pair,
     Probe,
@@ -49,7 +51,7 @@ ARP_DEADLINE = 1                # seconds, arping -w
 TRACEROUTE_MAX_HOPS = 3
 _SLACK = 5                      # seconds a probe may take beyond its own timeout
 
-Hosts = Mapping[str, Any]       # interface name -> Mininet host
+Hosts = Mapping[str, Node]      # interface name -> its node
 
 
 # --------------------------------------------------------------------------
@@ -62,12 +64,14 @@ def flow_text(flow: dict) -> str:
 
 
 def flows_cover(topology: Topology, datapath: str, ofports: Mapping[str, int],
-                flows: Sequence[str]) -> List[str]:
+                flows: Sequence[str], across: bool = False) -> List[str]:
     """What the installed flows of `datapath` still lack (empty: ready).
 
     Every local vif and host interface needs a flow matching its in_port
     and one naming its MAC; every simulated interface of a local network needs its MAC (the
-    ARP responder's set_field).
+    ARP responder's set_field).  With `across` (datapaths joined by tunnels),
+    so does every node on another datapath that a local network reaches (its
+    own network, or one a route link joins to it): the flow that tunnels to it.
     """
     text = '\n'.join(flows).lower()
     in_ports = {int(m) for m in re.findall(r'in_port=(\d+)', text)}
@@ -82,9 +86,11 @@ def flows_cover(topology: Topology, datapath: str, ofports: Mapping[str, int],
             missing.append(f'{iface.name}: no flow for in_port={port}')
         if iface.mac not in text:
             missing.append(f'{iface.name}: no flow for {iface.mac}')
+    reached = {n for net in local_nets for n in topology.joined_to(net)} if across else set()
     for iface in topology.interfaces.values():
-        if iface.mode == 'simulated' and iface.ipv4 and iface.network in local_nets \
-                and iface.mac not in text:
+        wanted = (iface.mode == 'simulated' and iface.ipv4 and iface.network in local_nets) or \
+            (iface.network in reached and iface.datapath not in (None, datapath))
+        if wanted and iface.mac not in text:
             missing.append(f'{iface.name}: no flow for {iface.mac}')
     return missing
 
@@ -95,11 +101,34 @@ def ofport_map(topology: Topology) -> Dict[str, int]:
     return {name: n for name, n in found.items() if n >= 0}
 
 
+class Switches(Protocol):
+    """The datapaths' bridges, as the readiness check reads them."""
+
+    def flows(self, datapath: str) -> List[dict]:
+        """The controller's flows on the datapath's bridge (``lab.ovs.parse_flow_line`` dicts)."""
+
+    def ofports(self) -> Dict[str, int]:
+        """Interface name -> the OpenFlow port number of its port, for those numbered yet."""
+
+
+class RootSwitches:
+    """The Mininet demo's bridges: the machine's own OVS, named as the datapaths."""
+
+    def __init__(self, topology: Topology):
+        self.topology = topology
+
+    def flows(self, datapath: str) -> List[dict]:
+        return dump_flows(datapath)
+
+    def ofports(self) -> Dict[str, int]:
+        return ofport_map(self.topology)
+
+
 class _FlowWatch:
     """Each bridge's flows, polled until they cover its nodes and stop changing."""
 
-    def __init__(self, topology: Topology, say: Say):
-        self.topology, self.say = topology, say
+    def __init__(self, topology: Topology, say: Say, switches: Switches, across: bool):
+        self.topology, self.say, self.switches, self.across = topology, say, switches, across
         self.pending = set(topology.datapaths)
         self.last: Dict[str, Tuple[str, ...]] = {}
         self.missing: Dict[str, List[str]] = {}
@@ -107,14 +136,14 @@ class _FlowWatch:
 
     def ready(self) -> bool:
         if len(self.ofports) < len(nodes(self.topology)):
-            self.ofports = ofport_map(self.topology)
+            self.ofports = self.switches.ofports()
         for dp in sorted(self.pending):
             self._poll(dp)
         return not self.pending
 
     def _poll(self, dp: str) -> None:
-        flows = [flow_text(f) for f in dump_flows(dp)]
-        self.missing[dp] = flows_cover(self.topology, dp, self.ofports, flows)
+        flows = [flow_text(f) for f in self.switches.flows(dp)]
+        self.missing[dp] = flows_cover(self.topology, dp, self.ofports, flows, self.across)
         snapshot = tuple(sorted(flows))
         if not self.missing[dp] and self.last.get(dp) == snapshot:
             self.pending.discard(dp)
@@ -122,17 +151,19 @@ class _FlowWatch:
         self.last[dp] = snapshot
 
 
-def wait_flows_ready(topology: Topology, timeout: float, say: Say) -> bool:
-    """Poll each bridge until its nodes' flows are installed and stable;
-    on timeout warn (the probes then say what is wrong) and return False."""
-    watch = _FlowWatch(topology, say)
+def wait_flows_ready(topology: Topology, timeout: float, say: Say, switches: Optional[Switches] = None,
+                     across: bool = False, prog: str = MININET_PROG) -> bool:
+    """Poll each bridge (``switches``, default: the machine's OVS) until its
+    nodes' flows (see flows_cover) are installed and stable; on timeout warn
+    (the probes then say what is wrong) and return False."""
+    watch = _FlowWatch(topology, say, switches or RootSwitches(topology), across)
     try:
         wait_for(watch.ready, timeout=timeout, interval=0.3, what="the controller's flows")
         return True
     except AssertionError:
         for dp in sorted(watch.pending):
             what = '; '.join(watch.missing.get(dp, [])[:4]) or 'flows still changing'
-            print(f'{PROG}: warning: {dp}: flows incomplete after {timeout:.0f}s: {what}',
+            print(f'{prog}: warning: {dp}: flows incomplete after {timeout:.0f}s: {what}',
                   file=sys.stderr)
         return False
 
@@ -140,7 +171,7 @@ def wait_flows_ready(topology: Topology, timeout: float, say: Say) -> bool:
 # --------------------------------------------------------------------------
 # probes
 
-def _spawn(host, argv: Sequence[str]) -> subprocess.Popen:
+def _spawn(host: Node, argv: Sequence[str]) -> subprocess.Popen:
     return host.popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -164,16 +195,16 @@ def _collect(procs: Sequence[subprocess.Popen], timeout: float) -> List[Tuple[in
     return out
 
 
-def _arping(host, target: str, probe: bool) -> subprocess.Popen:
+def _arping(host: Node, target: str, probe: bool) -> subprocess.Popen:
     return _spawn(host, arping_argv(target, NS_IFNAME, deadline=ARP_DEADLINE, probe=probe))
 
 
-def _ping(host, address: str) -> subprocess.Popen:
+def _ping(host: Node, address: str) -> subprocess.Popen:
     return _spawn(host, ping_argv(address, reply_wait=PING_TIMEOUT))
 
 
-def _in_echos(host) -> Optional[int]:
-    return parse_icmp_in_echos(host.cmd('cat /proc/net/snmp'))
+def _in_echos(host: Node) -> Optional[int]:
+    return parse_icmp_in_echos(host.run(['cat', '/proc/net/snmp'], check=False).stdout)
 
 
 def run_probes(topology: Topology, hosts: Hosts) -> Report:
@@ -240,10 +271,10 @@ def _ping_pairs(topology: Topology, hosts: Hosts, report: Report) -> None:
     for members in rounds:
         pins = sorted({pin for probe in members for pin in probe.pins})
         for h, ip, mac in pins:
-            hosts[h].cmd(f'ip neigh replace {ip} lladdr {mac} dev {NS_IFNAME} nud permanent')
+            hosts[h].run(['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', NS_IFNAME, 'nud', 'permanent'])
         _ping_round(topology, hosts, report, members)
         for h, ip, _mac in pins:
-            hosts[h].cmd(f'ip neigh del {ip} dev {NS_IFNAME}')
+            hosts[h].run(['ip', 'neigh', 'del', ip, 'dev', NS_IFNAME], check=False)
 
 
 def _ping_round(topology: Topology, hosts: Hosts, report: Report, members: List[Probe]) -> None:

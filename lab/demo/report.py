@@ -8,6 +8,7 @@ Pure: no Mininet, no root.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar
 
@@ -107,6 +108,32 @@ class Report:
                 f'{rgood}/{len(self.router_pings)} router ping checks answered, '
                 f'{tgood}/{len(self.traceroutes)} traceroute checks with the gateway as hop 1'
                 f' -- {"PASS" if self.ok else "FAIL"}')
+
+
+_VERDICT_RE = re.compile(r'^(\w+): (\d+)/(\d+) pairs as expected, (\d+)/(\d+) gateway ARP checks .*?, '
+                         r'(\d+)/(\d+) router ping checks answered, (\d+)/(\d+) traceroute checks .* -- (PASS|FAIL)$',
+                         re.M)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verdict line read back (``parse_verdict``): (as expected, total) per kind of check."""
+    prefix: str
+    pairs: Tuple[int, int]
+    gateways: Tuple[int, int]
+    router_pings: Tuple[int, int]
+    traceroutes: Tuple[int, int]
+    passed: bool
+
+
+def parse_verdict(output: str) -> Optional[Verdict]:
+    """The last verdict line (``Report.verdict``) in a demo's output, if any."""
+    found = _VERDICT_RE.findall(output)
+    if not found:
+        return None
+    prefix, *counts, word = found[-1]
+    n = [int(c) for c in counts]
+    return Verdict(prefix, (n[0], n[1]), (n[2], n[3]), (n[4], n[5]), (n[6], n[7]), word == 'PASS')
 
 
 def _yn(v: Optional[bool]) -> str:
@@ -235,6 +262,14 @@ def render_traceroutes(report: Report, names: Mapping[str, str]) -> str:
     if not report.traceroutes:
         out.append('  (no routed pair)')
     return '\n'.join(out)
+
+
+def render_report(topology: Topology, report: Report, names: Mapping[str, str], seconds: float) -> str:
+    """Everything the demo shows: the matrix, the gateway, router and
+    traceroute checks, and how long the probes took."""
+    parts = [render_matrix(topology, report, names), render_gateways(topology, report, names),
+             render_routers(topology, report, names), render_traceroutes(report, names)]
+    return '\n\n'.join(parts) + f'\n(probes took {seconds:.1f}s)'
 
 
 def parse_traceroute(output: str) -> Tuple[Optional[str], ...]:
