@@ -19,12 +19,11 @@ never shadows the real ``mininet`` package.
 import argparse
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -32,8 +31,7 @@ if str(REPO_ROOT) not in sys.path:
     # package, so putting the repository first is safe.
     sys.path.insert(0, str(REPO_ROOT))
 
-from controller.topology import Topology, load_topology  # noqa: E402
-from controller.topology.errors import TopologyError  # noqa: E402
+from controller.topology import Topology  # noqa: E402
 from lab.controller import Controller  # noqa: E402
 from lab.demo.build import (  # noqa: E402
     DEFAULT_CONTROLLER_PORT,
@@ -47,16 +45,10 @@ from lab.demo.build import (  # noqa: E402
     preflight,
     wait_names_free,
 )
+from lab.demo.common import load, run_cleanly, sayer  # noqa: E402
 from lab.demo.plan import build_notes, buildability_problems, host_names, nodes  # noqa: E402
 from lab.demo.probe import run_probes, wait_flows_ready  # noqa: E402
-from lab.demo.report import (  # noqa: E402
-    Report,
-    mismatch_lines,
-    render_gateways,
-    render_matrix,
-    render_routers,
-    render_traceroutes,
-)
+from lab.demo.report import mismatch_lines, render_report  # noqa: E402
 from lab.proc import tcp_listening  # noqa: E402
 from mininet.cli import CLI  # noqa: E402
 from mininet.log import setLogLevel  # noqa: E402
@@ -93,18 +85,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def load(path: str) -> Topology:
-    """load_topology, or the error message and exit status 1."""
-    try:
-        return load_topology(path)
-    except TopologyError as err:
-        print(f'{PROG}: {path} is not a valid topology file:', file=sys.stderr)
-        print(str(err), file=sys.stderr)
-    except OSError as err:
-        print(f'{PROG}: cannot read {path}: {err.strerror or err}', file=sys.stderr)
-    raise SystemExit(1)
-
-
 def unbuildable(path: str, topology: Topology) -> bool:
     """Say why the topology cannot become a Mininet network, if it cannot."""
     problems = buildability_problems(topology)
@@ -117,10 +97,6 @@ def unbuildable(path: str, topology: Topology) -> bool:
         print(f'{PROG}: {path} has no vif or host interfaces: nothing to build', file=sys.stderr)
         return True
     return False
-
-
-def _on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 def claim_names(topology: Topology, timeout: float, cleanup: Cleanup, say: Say) -> None:
@@ -176,7 +152,7 @@ def check(args: argparse.Namespace, topology: Topology, hosts, controller: Optio
     started = time.monotonic()
     report = run_probes(topology, hosts)
     if not args.check:
-        print_report(topology, report, time.monotonic() - started)
+        print(f'\n{render_report(topology, report, host_names(topology), time.monotonic() - started)}\n')
     for line in mismatch_lines(topology, report):
         print(line)
     print(report.verdict('demo' if args.demo else 'check'), flush=True)
@@ -185,18 +161,6 @@ def check(args: argparse.Namespace, topology: Topology, hosts, controller: Optio
         print(controller.log_tail(LOG_TAIL))
         print('--- end of controller log ---', flush=True)
     return 0 if report.ok else 1
-
-
-def print_report(topology: Topology, report: Report, seconds: float) -> None:
-    names = host_names(topology)
-    print()
-    for text in (render_matrix(topology, report, names), render_gateways(topology, report, names),
-                 render_routers(topology, report, names)):
-        print(text)
-        print()
-    print(render_traceroutes(report, names))
-    print(f'(probes took {seconds:.1f}s)')
-    print()
 
 
 def cli(net, args: argparse.Namespace, topology: Topology, controller: Optional[Controller]) -> None:
@@ -208,52 +172,37 @@ def cli(net, args: argparse.Namespace, topology: Topology, controller: Optional[
     CLI(net)
 
 
-def sayer(quiet: bool) -> Say:
-    if quiet:
-        return lambda line: None
-    return lambda line: print(line, flush=True)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     checking = args.demo or args.check
     say = sayer(quiet=args.check)
-    topology = load(args.topology)
+    topology = load(args.topology, PROG, 1)
     if unbuildable(args.topology, topology):
         return 1
     setLogLevel('info' if args.verbose or not checking else 'warning')
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
     cleanup = Cleanup()
-    controller: Optional[Controller] = None
-    status = 1
-    try:
+    started: List[Controller] = []
+
+    def body() -> int:
         preflight()
         claim_names(topology, args.busy_timeout, cleanup, say)
+        controller = None
         if checking or args.with_controller:
             controller = start_controller(args, cleanup, say)
+            started.append(controller)
         net, hosts = start_network(topology, args.controller_port, cleanup, say)
-        if checking:
-            status = check(args, topology, hosts, controller, say)
+        status = check(args, topology, hosts, controller, say) if checking else 0
         if args.cli or not checking:
             cli(net, args, topology, controller)
-            if not checking:
-                status = 0
-    except BuildError as err:
-        print(f'{PROG}: {err}', file=sys.stderr)
-        if controller is not None and controller.log_path.exists():
-            print(f'--- controller log (last lines) ---\n{controller.log_tail(LOG_TAIL)}\n--- end ---',
-                  file=sys.stderr)
-        status = 1
-    except KeyboardInterrupt:
-        print(f'\n{PROG}: interrupted, cleaning up', file=sys.stderr)
-        status = 130
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-        print(f'{PROG}: terminated, cleaning up', file=sys.stderr)
-    finally:
-        cleanup.run()
-    return status
+        return status
+
+    def failed() -> None:
+        for controller in started:
+            if controller.log_path.exists():
+                print(f'--- controller log (last lines) ---\n{controller.log_tail(LOG_TAIL)}\n--- end ---',
+                      file=sys.stderr)
+
+    return run_cleanly(PROG, cleanup, body, failed)
 
 
 if __name__ == '__main__':
