@@ -40,8 +40,17 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger('vnet').setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+# os-ken's native (threading) hub cannot kill a dead connection's threads, so
+# a switch that vanishes without closing its socket is noticed only through
+# unanswered echo requests, which os-ken leaves off.  Every 2 s, and 5 missed
+# (10 s) before giving up: a switch busy applying 100,000 flows still answers.
+ECHO_INTERVAL_SECONDS, ECHO_MAX_UNREPLIED = 2.0, 5
+
+
 def main(argv=None) -> int:
     _register()
+    CONF.set_default('echo_request_interval', ECHO_INTERVAL_SECONDS)
+    CONF.set_default('maximum_unreplied_echo_requests', ECHO_MAX_UNREPLIED)
     CONF(args=sys.argv[1:] if argv is None else argv, project='ryu-vnet',
          default_config_files=[])
     if CONF.ofp_tcp_listen_port is None and CONF.ofp_ssl_listen_port is None:

@@ -54,7 +54,9 @@ class Controller:
     def __init__(self, topology: Union[str, Path], port: Optional[int] = None,
                  log_path: Union[str, Path, None] = None,
                  extra_args: Sequence[str] = (), env: Optional[dict] = None,
-                 repo: Union[str, Path] = REPO_ROOT, app: str = 'controller.app'):
+                 repo: Union[str, Path] = REPO_ROOT, app: str = 'controller.app',
+                 netns: Optional[str] = None):
+        self.netns = netns          # run inside this network namespace (None: this one)
         self.topology = Path(topology)
         self.port = port or free_tcp_port()
         self.repo = Path(repo)
@@ -69,7 +71,8 @@ class Controller:
 
     @property
     def argv(self) -> list[str]:
-        return [ryu_manager(self.repo),
+        inside = ['ip', 'netns', 'exec', self.netns] if self.netns else []
+        return [*inside, ryu_manager(self.repo),
                 '--ofp-tcp-listen-port', str(self.port),
                 '--ofp-listen-host', '127.0.0.1',
                 '--topology', str(self.topology),
@@ -107,7 +110,7 @@ class Controller:
         return self.proc is not None and self.proc.poll() is None
 
     def listening(self) -> bool:
-        return tcp_listening(self.port)
+        return tcp_listening(self.port, self.netns)
 
     def _exit_status(self) -> str:
         return str(self.proc.returncode) if self.proc else 'never started'

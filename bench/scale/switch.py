@@ -152,24 +152,6 @@ class SharedOvs(Ovs):
         self.db.delete_ports(br, names, progress=say)
 
 
-class NsController(Controller):
-    """lab's Controller, run inside a network namespace (where a private
-    ovs-vswitchd connects to 127.0.0.1)."""
-
-    def __init__(self, ns: str, *args, **kw):
-        self.ns = ns
-        super().__init__(*args, **kw)
-
-    @property
-    def argv(self) -> list[str]:
-        return ['ip', 'netns', 'exec', self.ns, *super().argv]
-
-    def listening(self) -> bool:
-        cp = sh(['ip', 'netns', 'exec', self.ns, 'ss', '-Htln', f'sport = :{self.port}'],
-                check=False, timeout=10)
-        return bool(cp.stdout.strip())
-
-
 class PrivateOvs(Ovs):
     """Our own ovsdb-server + ovs-vswitchd (lab.ovsinstance: the same
     binaries, datapath netdev) in a network namespace of ours, so that its
@@ -214,7 +196,7 @@ class PrivateOvs(Ovs):
         return br
 
     def controller(self, path: Path, port: int, log_path: Path) -> Controller:
-        c = NsController(self.ns, path, port=port, log_path=log_path)
+        c = Controller(path, port=port, log_path=log_path, netns=self.ns)
         c.start(wait=False)
         if c.proc is not None:
             self.lab.track_process(c.proc)

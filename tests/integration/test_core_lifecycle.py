@@ -88,3 +88,20 @@ def test_the_controller_refuses_to_start_on_an_invalid_topology_and_says_where(l
     assert proc.returncode == 1
     assert f'{bad}:3: networks.net1.ipv4' in proc.stderr
     assert 'host bits' in proc.stderr
+
+
+def test_a_switch_that_drops_its_connection_is_noticed_and_adopted_again(lab):
+    """os-ken's threads cannot be killed, so the app learns of a vanished
+    switch from unanswered echo requests (on by default in ryu-manager)."""
+    s = overlapping_networks(lab)
+    port = free_tcp_port()
+    s.write()
+    br = s.make_bridge('br0', port)
+    s.make_host('vm1'), s.make_host('vm2')
+    ctl = lab.controller(s.path, port=port)
+    wait_for(lambda: 'connected with' in ctl.log_text(), timeout=20, what='the connection')
+    subprocess.run(['ovs-vsctl', 'del-controller', br.name], check=True)
+    wait_for(lambda: 'disconnected' in ctl.log_text(), timeout=20, what='the disconnection in the log')
+    subprocess.run(['ovs-vsctl', 'set-controller', br.name, f'tcp:127.0.0.1:{port}'], check=True)
+    wait_for(lambda: ctl.log_text().count('connected with') == 2, timeout=20, what='the reconnection')
+    wait_reachable(s.hosts['vm1'], '172.16.1.2')

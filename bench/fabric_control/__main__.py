@@ -1,0 +1,5 @@
+import sys
+
+from bench.fabric_control.cli import main
+
+sys.exit(main())
