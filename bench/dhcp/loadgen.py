@@ -19,7 +19,7 @@ from controller.packets import dhcp as p
 
 Template = tuple[bytes, int]          # a frame with xid 0, and its UDP checksum
 Reply = tuple[int, int, bytes, Optional[bytes]]   # xid, message type, yiaddr, server id
-_MAGIC = b'\x63\x82\x53\x63'
+_MAGIC = p.MAGIC_COOKIE
 
 
 def patch_xid(template: Template, xid: int) -> bytes:

@@ -8,6 +8,8 @@ import socket
 import struct
 from typing import Callable, TypeVar
 
+from controller.packets.constants import DHCP_CLIENT_PORT, ETH_TYPE_IP, IP_PROTO_UDP
+
 T = TypeVar('T')
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
@@ -38,12 +40,12 @@ def in_netns(ns: str, fn: Callable[[], T]) -> T:
 # Classic BPF: IPv4, UDP, destination port 68 (IPv4 header of any length).
 _BPF = [
     (0x28, 0, 0, 12),        # ldh [12]
-    (0x15, 0, 6, 0x0800),    # jeq IPv4 ? next : drop
+    (0x15, 0, 6, ETH_TYPE_IP),       # jeq IPv4 ? next : drop
     (0x30, 0, 0, 23),        # ldb [23]
-    (0x15, 0, 4, 17),        # jeq UDP ? next : drop
+    (0x15, 0, 4, IP_PROTO_UDP),      # jeq UDP ? next : drop
     (0xb1, 0, 0, 14),        # ldxb 4*([14]&0xf)
     (0x48, 0, 0, 16),        # ldh [x+16]  (UDP destination port)
-    (0x15, 0, 1, 68),        # jeq 68 ? accept : drop
+    (0x15, 0, 1, DHCP_CLIENT_PORT),  # jeq 68 ? accept : drop
     (0x06, 0, 0, 0xffff),    # ret accept
     (0x06, 0, 0, 0),         # ret drop
 ]

@@ -11,19 +11,26 @@ from __future__ import annotations
 import ipaddress
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from controller.packets.constants import (
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    ETH_TYPE_IPV6,
+    IP_PROTO_ICMP,
+    IP_PROTO_TCP,
+    IP_PROTO_UDP,
+)
 from controller.pipeline.flows import OFPP_IN_PORT, DecTtl, Flow, Group, Move, Output, SetField, ToGroup
 
+_ARP, _IP, _IP_ANY = {ETH_TYPE_ARP}, {ETH_TYPE_IP}, {ETH_TYPE_IP, ETH_TYPE_IPV6}
 # field -> (prerequisite field, allowed values)
 PREREQUISITES = {
-    'arp_op': ('eth_type', {0x0806}), 'arp_spa': ('eth_type', {0x0806}),
-    'arp_tpa': ('eth_type', {0x0806}), 'arp_sha': ('eth_type', {0x0806}),
-    'arp_tha': ('eth_type', {0x0806}),
-    'ipv4_src': ('eth_type', {0x0800}), 'ipv4_dst': ('eth_type', {0x0800}),
-    'ip_proto': ('eth_type', {0x0800, 0x86dd}), 'nw_ttl': ('eth_type', {0x0800, 0x86dd}),
-    'ip_dscp': ('eth_type', {0x0800, 0x86dd}),
-    'icmpv4_type': ('ip_proto', {1}), 'icmpv4_code': ('ip_proto', {1}),
-    'udp_src': ('ip_proto', {17}), 'udp_dst': ('ip_proto', {17}),
-    'tcp_src': ('ip_proto', {6}), 'tcp_dst': ('ip_proto', {6}),
+    'arp_op': ('eth_type', _ARP), 'arp_spa': ('eth_type', _ARP), 'arp_tpa': ('eth_type', _ARP),
+    'arp_sha': ('eth_type', _ARP), 'arp_tha': ('eth_type', _ARP),
+    'ipv4_src': ('eth_type', _IP), 'ipv4_dst': ('eth_type', _IP),
+    'ip_proto': ('eth_type', _IP_ANY), 'nw_ttl': ('eth_type', _IP_ANY), 'ip_dscp': ('eth_type', _IP_ANY),
+    'icmpv4_type': ('ip_proto', {IP_PROTO_ICMP}), 'icmpv4_code': ('ip_proto', {IP_PROTO_ICMP}),
+    'udp_src': ('ip_proto', {IP_PROTO_UDP}), 'udp_dst': ('ip_proto', {IP_PROTO_UDP}),
+    'tcp_src': ('ip_proto', {IP_PROTO_TCP}), 'tcp_dst': ('ip_proto', {IP_PROTO_TCP}),
 }
 
 

@@ -1,7 +1,8 @@
-"""controller.wire encodes byte for byte what controller.openflow + os-ken send.
+"""controller.openflow.wire encodes byte for byte what os-ken would send.
 
-Every comparison serializes the os-ken message built by controller.openflow
-with the same xid and checks equality of the whole message.
+Every comparison serializes the os-ken message built by tests/osken_reference.py
+(plain os-ken objects for our flow data) with the same xid and checks
+equality of the whole message.
 
 `python -m tests.unit.test_wire` prints a micro-benchmark.
 """
