@@ -13,10 +13,9 @@ with `with_xid` (a new bytes object) or, cheaper, `append` (straight into
 the bytearray being sent).  A bundle-add's inner message must carry the
 outer xid: `bundle_add` and `append_bundle_add` stamp both.
 
-Match fields go in os-ken's order: standard OXM fields by field number,
-then the Nicira ones (reg0, nw_ttl) -- after, not before, the fields they
-depend on, as the reference's `match_of` does, because OVS checks prerequisites
-in wire order.
+Match fields and set-field actions are encoded by `controller.openflow.oxm`
+(the field table; matches in os-ken's field order); the names it shares
+(`match_bytes`, `SUPPORTED_FIELDS`, `WireError`) are importable from here too.
 
 What os-ken sends, reproduced here: a (value, mask) match is sent as
 (value & mask, mask) and always in the masked form, even for an all-ones
@@ -28,10 +27,12 @@ properties has no padding after its inner message.
 """
 from __future__ import annotations
 
-import socket
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
+from controller.openflow.oxm import _FIELDS as _FIELDS  # re-exported (tests use it)
+from controller.openflow.oxm import OFPAT_SET_FIELD as OFPAT_SET_FIELD  # re-exported
+from controller.openflow.oxm import SUPPORTED_FIELDS, WireError, _field, _set_field, match_bytes
 from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
 
 __all__ = [
@@ -39,11 +40,6 @@ __all__ = [
     'meter_delete', 'barrier', 'bundle_ctrl', 'bundle_add', 'with_xid', 'xid_of', 'append',
     'append_bundle_add', 'match_bytes', 'actions_bytes', 'SUPPORTED_FIELDS',
 ]
-
-
-class WireError(ValueError):
-    """Something we cannot (or will not) encode."""
-
 
 # -- protocol constants (OpenFlow 1.3, ONF bundle extension, Nicira) --------
 OFP_VERSION = 4
@@ -85,7 +81,7 @@ OFPIT_METER = 6
 OFPAT_OUTPUT = 0
 OFPAT_DEC_NW_TTL = 24
 OFPAT_GROUP = 22
-OFPAT_SET_FIELD = 25
+# OFPAT_SET_FIELD = 25 is in oxm (set-field actions), imported above
 OFPAT_EXPERIMENTER = 0xffff
 
 NX_EXPERIMENTER_ID = 0x00002320
@@ -109,7 +105,6 @@ _FLOW_MOD = struct.Struct('!BBHIQQBBHHHIIIH2x')
 _FLOW_MOD_LEN = _FLOW_MOD.size                      # 48
 _HEADER = struct.Struct('!BBHI')
 _XID = struct.Struct('!I')
-_MATCH_HDR = struct.Struct('!HH')                   # OFPMT_OXM, length (unpadded)
 _GROUP_MOD = struct.Struct('!BBHIHBxI')             # header + command, type, pad, group_id
 _BUCKET = struct.Struct('!HHII4x')                  # len, weight, watch_port, watch_group
 _METER_MOD = struct.Struct('!BBHIHHI')              # header + command, flags, meter_id
@@ -129,211 +124,9 @@ _ACTION_REG_MOVE = struct.Struct('!HHIHHHH')
 
 _BARRIER = _HEADER.pack(OFP_VERSION, OFPT_BARRIER_REQUEST, 8, 0)
 _DEC_NW_TTL = struct.pack('!HH4x', OFPAT_DEC_NW_TTL, 8)
-_PAD = (b'', b'\0' * 7, b'\0' * 6, b'\0' * 5, b'\0' * 4, b'\0' * 3, b'\0' * 2, b'\0')  # by len % 8
-
-# -- OXM fields ----------------------------------------------------------------
-_INT, _MAC, _IPV4 = 'int', 'mac', 'ipv4'
-_OFPXMC_OPENFLOW_BASIC = 0x8000
-_OFPXMC_NXM_1 = 0x0001
-
-# name: (oxm class, field number, value size, kind)
-_FIELD_TABLE = {
-    'in_port': (_OFPXMC_OPENFLOW_BASIC, 0, 4, _INT),
-    'metadata': (_OFPXMC_OPENFLOW_BASIC, 2, 8, _INT),
-    'eth_dst': (_OFPXMC_OPENFLOW_BASIC, 3, 6, _MAC),
-    'eth_src': (_OFPXMC_OPENFLOW_BASIC, 4, 6, _MAC),
-    'eth_type': (_OFPXMC_OPENFLOW_BASIC, 5, 2, _INT),
-    'vlan_vid': (_OFPXMC_OPENFLOW_BASIC, 6, 2, _INT),
-    'ip_proto': (_OFPXMC_OPENFLOW_BASIC, 10, 1, _INT),
-    'ipv4_src': (_OFPXMC_OPENFLOW_BASIC, 11, 4, _IPV4),
-    'ipv4_dst': (_OFPXMC_OPENFLOW_BASIC, 12, 4, _IPV4),
-    'tcp_src': (_OFPXMC_OPENFLOW_BASIC, 13, 2, _INT),
-    'tcp_dst': (_OFPXMC_OPENFLOW_BASIC, 14, 2, _INT),
-    'udp_src': (_OFPXMC_OPENFLOW_BASIC, 15, 2, _INT),
-    'udp_dst': (_OFPXMC_OPENFLOW_BASIC, 16, 2, _INT),
-    'icmpv4_type': (_OFPXMC_OPENFLOW_BASIC, 19, 1, _INT),
-    'icmpv4_code': (_OFPXMC_OPENFLOW_BASIC, 20, 1, _INT),
-    'arp_op': (_OFPXMC_OPENFLOW_BASIC, 21, 2, _INT),
-    'arp_spa': (_OFPXMC_OPENFLOW_BASIC, 22, 4, _IPV4),
-    'arp_tpa': (_OFPXMC_OPENFLOW_BASIC, 23, 4, _IPV4),
-    'arp_sha': (_OFPXMC_OPENFLOW_BASIC, 24, 6, _MAC),
-    'arp_tha': (_OFPXMC_OPENFLOW_BASIC, 25, 6, _MAC),
-    'tunnel_id': (_OFPXMC_OPENFLOW_BASIC, 38, 8, _INT),   # the VXLAN VNI
-    'reg0': (_OFPXMC_NXM_1, 0, 4, _INT),            # NXM_NX_REG0: next hop
-    'reg1': (_OFPXMC_NXM_1, 1, 4, _INT),            # NXM_NX_REG1: punt reason
-    'reg2': (_OFPXMC_NXM_1, 2, 4, _INT),            # NXM_NX_REG2: came from the tunnel
-    'tun_ipv4_src': (_OFPXMC_NXM_1, 31, 4, _IPV4),  # NXM_NX_TUN_IPV4_SRC
-    'tun_ipv4_dst': (_OFPXMC_NXM_1, 32, 4, _IPV4),  # NXM_NX_TUN_IPV4_DST
-    'nw_ttl': (_OFPXMC_NXM_1, 29, 1, _INT),         # NXM_NX_IP_TTL
-}
-SUPPORTED_FIELDS = frozenset(_FIELD_TABLE)
-
-
-class _Field:
-    __slots__ = ('name', 'rank', 'header', 'header_w', 'size', 'kind', 'encode', 'set_field')
-
-    def __init__(self, name, oxm_class, number, size, kind):
-        oxm_type = (oxm_class << 7) | number
-        self.name = name
-        # standard fields by number, then Nicira ones (see the module doc)
-        self.rank = number if oxm_class == _OFPXMC_OPENFLOW_BASIC else 0x10000 + oxm_type
-        self.header = struct.pack('!I', (oxm_type << 9) | size)
-        self.header_w = struct.pack('!I', (oxm_type << 9) | 0x100 | (2 * size))
-        self.size = size
-        self.kind = kind
-        self.encode = _fast_encoder(self.header, size, kind)
-        # set_field: action header, the TLV, padding to 8 bytes
-        n = 4 + 4 + size
-        pad = _PAD[n & 7]
-        self.set_field = (struct.pack('!HH', OFPAT_SET_FIELD, n + len(pad)), pad)
-
-
-def _fast_encoder(header: bytes, size: int, kind: str):
-    """header + value for the common spelling of a value (an int; 'aa:bb:..';
-    a dotted quad).  Anything else raises, and the caller falls back to the
-    slow, validating path (_oxm / _set_field)."""
-    if kind is _INT:
-        def encode(value):
-            return header + value.to_bytes(size, 'big')
-    elif kind is _MAC:
-        fromhex = bytes.fromhex
-
-        def encode(value):
-            b = fromhex(value.replace(':', ''))
-            if len(b) != 6:
-                raise ValueError(value)
-            return header + b
-    else:
-        inet_pton, af_inet = socket.inet_pton, socket.AF_INET
-
-        def encode(value):
-            return header + inet_pton(af_inet, value)
-    return encode
-
-
-_FIELDS: Dict[str, _Field] = {name: _Field(name, *spec) for name, spec in _FIELD_TABLE.items()}
-
-
-def _field(name: str) -> _Field:
-    try:
-        return _FIELDS[name]
-    except (KeyError, TypeError):
-        raise WireError(f'unsupported match/set-field field {name!r} '
-                        f'(supported: {", ".join(sorted(_FIELDS))})') from None
-
-
-def _mac(value) -> bytes:
-    if isinstance(value, str):
-        try:
-            b = bytes.fromhex(value.replace(':', '').replace('-', ''))
-        except ValueError:
-            b = b''
-        if len(b) == 6:
-            return b
-    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 48:
-        return value.to_bytes(6, 'big')
-    raise WireError(f'not a MAC address: {value!r}')
-
-
-def _ipv4(value):
-    """4 bytes, or (value, mask) for CIDR text as os-ken reads it."""
-    if isinstance(value, str):
-        try:
-            return socket.inet_pton(socket.AF_INET, value)
-        except OSError:
-            if '/' in value:
-                import ipaddress
-                try:
-                    net = ipaddress.IPv4Interface(value)
-                except ValueError:
-                    pass
-                else:
-                    return net.ip.packed, net.netmask.packed
-    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 32:
-        return value.to_bytes(4, 'big')
-    elif hasattr(value, 'packed') and getattr(value, 'version', None) == 4:
-        return value.packed                     # ipaddress.IPv4Address
-    raise WireError(f'not an IPv4 address: {value!r}')
-
-
-def _int(value, size: int, name: str) -> bytes:
-    try:
-        return value.to_bytes(size, 'big')
-    except (AttributeError, OverflowError, TypeError):
-        raise WireError(f'{name}: {value!r} is not an unsigned {size * 8}-bit integer') from None
-
-
-def _value(fld: _Field, value):
-    kind = fld.kind
-    if kind is _INT:
-        return _int(value, fld.size, fld.name)
-    if kind is _MAC:
-        return _mac(value)
-    return _ipv4(value)
-
-
-def _and(value: bytes, mask: bytes) -> bytes:
-    return bytes(v & m for v, m in zip(value, mask))
-
-
-def _oxm(name: str, value) -> bytes:
-    """One match entry's TLV, the slow way; a tuple value is (value, mask)."""
-    fld = _field(name)
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise WireError(f'{name}: a masked value is (value, mask), not {value!r}')
-        v, m = _value(fld, value[0]), _value(fld, value[1])
-        if isinstance(v, tuple) or isinstance(m, tuple):
-            raise WireError(f'{name}: CIDR text inside a (value, mask) pair: {value!r}')
-        # os-ken's OFPMatch stores the value ANDed with the mask
-        return fld.header_w + _and(v, m) + m
-    v = _value(fld, value)
-    if isinstance(v, tuple):                    # "10.0.0.0/24", as os-ken reads it
-        v, m = v
-        return fld.header_w + _and(v, m) + m
-    return fld.header + v
-
-
-_FIELDS_get = _FIELDS.get
-
-
-def match_bytes(match) -> bytes:
-    """ofp_match (OXM) in os-ken's field order, padded to 8 bytes."""
-    entries = []
-    for name, value in (dict(match).items() if len(match) > 1 else match):   # last one wins
-        fld = _FIELDS_get(name) or _field(name)     # _field raises a clear WireError
-        try:
-            tlv = fld.encode(value)
-        except Exception:
-            tlv = _oxm(name, value)         # a mask, another spelling, or a clear WireError
-        entries.append((fld.rank, tlv))
-    entries.sort()
-    body = b''.join([tlv for _, tlv in entries])
-    length = 4 + len(body)
-    return _MATCH_HDR.pack(1, length) + body + _PAD[length & 7]
 
 
 # -- actions -------------------------------------------------------------------
-def _set_field_slow(name: str, value) -> bytes:
-    fld = _field(name)
-    if isinstance(value, (tuple, list)):
-        raise WireError(f'set_field {name}: no mask allowed, got {value!r}')
-    v = _value(fld, value)
-    if isinstance(v, tuple):
-        raise WireError(f'set_field {name}: no mask allowed, got {value!r}')
-    head, pad = fld.set_field
-    return head + fld.header + v + pad
-
-
-def _set_field(a) -> bytes:
-    fld = _FIELDS_get(a.field) or _field(a.field)
-    try:
-        head, pad = fld.set_field
-        return head + fld.encode(a.value) + pad
-    except Exception:
-        return _set_field_slow(a.field, a.value)
-
-
 def _output(a) -> bytes:
     return _ACTION_OUTPUT.pack(OFPAT_OUTPUT, 16, a.port, OFPCML_NO_BUFFER)
 
