@@ -5,7 +5,9 @@ On vif ports the frame must also carry the interface's own source MAC, so a
 VM cannot impersonate another, and no VLAN tag: a tagged frame (at any tag
 depth, 802.1Q or 802.1ad) would carry its payload past the checks that
 look at the ethertype behind the first tag.  Host ports (uplinks to a
-physical LAN) carry many MACs and skip the source checks.
+physical LAN) carry many MACs and skip the source checks, but they too
+must be untagged: a tagged frame from the LAN would otherwise be routed
+or switched into our networks with its tag (a VLAN trunk is not an uplink).
 
 From the tunnel port, the VNI and the tunnel source decide: a frame is
 accepted only for a network with ports here, and only from a datapath that
@@ -40,7 +42,7 @@ def classifier_port_flows(iface, ofport: int, vni: int):
         yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport, eth_src=iface.mac,
                    vlan_vid=OFPVID_NONE, write_metadata=stamp, goto=tables.PORT_SECURITY)
     else:
-        yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport,
+        yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport, vlan_vid=OFPVID_NONE,
                    write_metadata=stamp, goto=tables.SERVICES)
 
 

@@ -31,7 +31,7 @@ class Stage:
 
 STAGES = (
     Stage(CLASSIFIER, 'classifier',
-          "in_port (and, on vif ports, the interface's source MAC, untagged) → network id (VNI) in "
+          "in_port, untagged (and, on vif ports, the interface's source MAC) → network id (VNI) in "
           'metadata; from the tunnel port: a VNI and tunnel source that may send into a network here '
           '→ l2, marked as from the tunnel; anything else is dropped',
           frozenset({PORT_SECURITY, SERVICES, L2}), 'classifier'),

@@ -128,3 +128,14 @@ def test_a_rogue_dhcp_server_is_dropped_whatever_its_source_port():
 def test_a_vif_may_send_ipv4_arp_and_ipv6_and_nothing_else(eth_type, passes):
     frame = dict(in_port=1, eth_src=VM1, eth_dst=VM2, eth_type=eth_type)
     assert (ports_of(switch().run(frame)) == [2]) is passes
+
+
+def test_a_tagged_frame_from_the_lan_is_dropped_too():
+    topo = topology([net('lan', '10.0.10.0/24', 9)],
+                    [Interface(name='uplink', network='lan', mac='52:54:00:00:09:01',
+                               mode=HOST, datapath='br0', port='up0'),
+                     vif('c1', 'lan', '52:54:00:00:09:02', '10.0.10.2', port='p-c1')])
+    sw = FakeSwitch.from_state(compile_datapath(topo, 'br0', {'up0': 1, 'p-c1': 2}))
+    frame = ip_frame(1, '02:00:00:00:00:99', '10.0.10.99', dst_mac='52:54:00:00:09:02')
+    assert ports_of(sw.run(frame)) == [2]
+    assert sw.run(dict(frame, vlan_vid=0x1000 | 7)) == []
