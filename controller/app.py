@@ -216,7 +216,8 @@ class VnetApp(app_manager.OSKenApp):
         match = msg.match
         packet = PacketIn(self.topology, session, match.get('in_port'),
                           self.topology.network_by_vni(match.get('metadata', 0)),
-                          bytes(msg.data), time.monotonic())
+                          bytes(msg.data), time.monotonic(),
+                          waited=max(0.0, time.time() - ev.timestamp))   # os-ken stamps arrival
         for action in self.services.dispatch(match.get(REASON_REG, 0), packet):
             if isinstance(action, SendFrame):
                 msg.datapath.send_msg(packet_out(msg.datapath, action.port, action.frame))

@@ -1,5 +1,10 @@
 """The DHCP service: a client's request in, the responder's reply out of
-the port it came from.  It keeps the running topology's precomputed plans."""
+the port it came from.  It keeps the running topology's precomputed plans.
+
+A request that waited in the controller longer than a client waits for its
+answer is dropped: the client has retransmitted by then, and a late OFFER
+would only add to the burst when the controller catches up.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,17 +16,27 @@ from controller.services.dhcp_plan import NetworkPlans
 from controller.services.registry import LogOnce, PacketIn
 
 _INFO_KINDS = {'OFFER', 'ACK', 'NAK'}
+STALE_SECONDS = 2.0      # udhcpc retransmits after 3 s, dhclient after 3-4 s
 _INFO_WORDS = ('RELEASE', 'DECLINE')
 
 
 class DhcpService:
     def __init__(self, log: logging.Logger):
+        self.log = log
         self.note = LogOnce(log)
         self._plans: Optional[NetworkPlans] = None
+        self.stale = 0           # requests dropped because they waited too long
 
     def __call__(self, packet: PacketIn) -> List[Action]:
         iface = packet.switch.interface_at(packet.topology, packet.in_port)
         if iface is None:
+            return []
+        if packet.waited > STALE_SECONDS:
+            self.stale += 1
+            if self.stale <= 10 or self.stale % 1000 == 0:
+                self.log.warning('%s: dhcp from %s waited %.1f s in the controller; not answered, '
+                                 'the client has asked again by now (#%d)', packet.switch.label,
+                                 iface.name, packet.waited, self.stale)
             return []
         if self._plans is None or self._plans.topology is not packet.topology:
             self._plans = NetworkPlans(packet.topology)

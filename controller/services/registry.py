@@ -37,6 +37,7 @@ class PacketIn:
     network: Optional[Network]      # from the metadata the pipeline had written
     frame: bytes
     now: float                      # monotonic seconds
+    waited: float = 0.0             # seconds since the packet-in arrived (queueing in the app)
 
 
 Handler = Callable[[PacketIn], List[Action]]

@@ -442,7 +442,15 @@ class Pinger:
                       if now - seen > settle and seq not in self.replies)
 
     def stop(self) -> Tuple[int, int]:
-        """Stop it; (transmitted, received) as ping counted them."""
+        """Stop it; (transmitted, received) as ping counted them.  It is
+        stopped just after a reply, so no echo is still on its way then
+        (ping would count that one as lost)."""
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            newest = self.sent()
+            if newest and newest in self.replies:
+                break
+            time.sleep(0.002)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=10)

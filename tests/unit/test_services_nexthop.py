@@ -100,3 +100,23 @@ def test_the_registry_dispatches_by_the_reason_the_flow_wrote_and_survives_garba
     assert registry.dispatch(77, packet(b'')) == []                    # no such reason
     assert registry.counts == {'ARP_REPLY_TO_ROUTER': 1, 'unknown': 1}
     assert registry.failures == 0
+
+
+def test_a_dhcp_request_that_waited_longer_than_a_client_waits_is_not_answered():
+    from controller.packets import dhcp as p
+    from controller.services.dhcp_service import STALE_SECONDS, DhcpService
+    from tests.unit.test_pipeline_port_security import with_dhcp
+
+    class Port1(Switch):
+        def interface_at(self, topology, ofport):
+            return topology.interfaces['vm1']
+
+    topology = with_dhcp()
+    discover = p.build_request(p.DISCOVER, 0x1234, '52:54:00:00:00:01')
+    service = DhcpService(logging.getLogger('test'))
+
+    def ask(waited):
+        return service(PacketIn(topology, Port1(), 1, topology.networks['net1'], discover, 100.0,
+                                waited=waited))
+    assert [type(a) for a in ask(0.05)] == [SendFrame]
+    assert ask(STALE_SECONDS + 0.5) == [] and service.stale == 1
