@@ -13,7 +13,7 @@ from typing import List, Optional
 from controller.services.actions import Action, SendFrame
 from controller.services.dhcp import respond
 from controller.services.dhcp_plan import NetworkPlans
-from controller.services.registry import LogOnce, PacketIn
+from controller.services.registry import LogOnce, PacketIn, worth_logging
 
 _INFO_KINDS = {'OFFER', 'ACK', 'NAK'}
 STALE_SECONDS = 2.0      # udhcpc retransmits after 3 s, dhclient after 3-4 s
@@ -33,7 +33,7 @@ class DhcpService:
             return []
         if packet.waited > STALE_SECONDS:
             self.stale += 1
-            if self.stale <= 10 or self.stale % 1000 == 0:
+            if worth_logging(self.stale):
                 self.log.warning('%s: dhcp from %s waited %.1f s in the controller; not answered, '
                                  'the client has asked again by now (#%d)', packet.switch.label,
                                  iface.name, packet.waited, self.stale)

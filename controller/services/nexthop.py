@@ -16,7 +16,7 @@ from controller.packets.ipv4 import parse_ipv4
 from controller.pipeline.flows import LEARNED_COOKIE_TAG
 from controller.pipeline.nexthop import LEARNED_IDLE_SECONDS, learned_next_hop
 from controller.services.actions import Action, InstallFlow, SendFrame
-from controller.services.registry import PacketIn
+from controller.services.registry import PacketIn, worth_logging
 from controller.services.resolver import Resolver
 from controller.topology import routing
 
@@ -59,7 +59,7 @@ class NextHopService:
         why_not = self._suspicious(packet, arp, key)
         if why_not:
             self.refused += 1
-            if self.refused <= 10 or self.refused % 1000 == 0:      # a flood must not flood the log
+            if worth_logging(self.refused):
                 self.log.warning('%s: not learning %s is-at %s in %s: %s (#%d)', packet.switch.label,
                                  arp.spa, arp.sha, network.name, why_not, self.refused)
             return []

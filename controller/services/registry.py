@@ -49,6 +49,7 @@ class Registry:
         self._handlers: Dict[Reason, Handler] = {}
         self.counts: Dict[str, int] = {}          # reason name (or 'unknown') -> packet-ins
         self.failures = 0                         # handlers that raised
+        self.unhandled = 0                        # reasons no service handles
 
     def register(self, reason: Reason, handler: Handler) -> None:
         if reason in self._handlers:
@@ -61,19 +62,24 @@ class Registry:
         handler = self._handlers.get(Reason(reason)) if known else None
         self.counts[name] = self.counts.get(name, 0) + 1
         if handler is None:
-            self._unexpected(packet.switch.label, reason)
+            self.unhandled += 1
+            if worth_logging(self.unhandled):
+                self.log.warning('%s: packet-in #%d with no service for reason %s',
+                                 packet.switch.label, self.unhandled, reason)
             return []
         try:
             return handler(packet)
         except Exception:                      # a bad packet must never stop the app
             self.failures += 1
-            self.log.exception('%s: could not handle a %s packet-in', packet.switch.label, name)
+            if worth_logging(self.failures):
+                self.log.exception('%s: could not handle a %s packet-in (#%d)', packet.switch.label,
+                                   name, self.failures)
             return []
 
-    def _unexpected(self, label: str, reason: int) -> None:
-        n = sum(v for k, v in self.counts.items() if k == 'unknown' or Reason[k] not in self._handlers)
-        if n <= 10 or n % 1000 == 0:
-            self.log.warning('%s: packet-in #%d with no service for reason %s', label, n, reason)
+
+def worth_logging(n: int) -> bool:
+    """The first ten, then every thousandth: a flood must not flood the log."""
+    return n <= 10 or n % 1000 == 0
 
 
 class LogOnce:
