@@ -18,14 +18,19 @@ Mininet demo (``lab.demo.build``) through ``prepare_ns_end`` and
 
 from __future__ import annotations
 
+import ctypes
+import os
 import re
 import subprocess
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar, Union
 
 from lab.ovs import Bridge, check_ifname
 from lab.proc import death_signal_preexec, sh
 from lab.traffic import arping_argv, arping_replies, ping_argv
+
+T = TypeVar('T')
 
 if TYPE_CHECKING:
     from lab.core import Lab
@@ -176,3 +181,34 @@ def build_host(h: Host, ipv6: bool = False, mtu: Optional[int] = None) -> None:
     sh(['ip', 'link', 'set', h.port, 'up'])
     if h.gateway:
         h.run(['ip', 'route', 'add', 'default', 'via', h.gateway, 'dev', NS_IFNAME])
+
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def in_netns(ns: str, fn: Callable[[], T]) -> T:
+    """``fn()``'s result, run by a thread that entered network namespace
+    ``ns`` (setns moves only the calling thread; the caller's stays where it
+    is).  Sockets ``fn`` opens keep that namespace."""
+    out: dict = {}
+
+    def work() -> None:
+        try:
+            fd = os.open(f'/run/netns/{ns}', os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f'setns into {ns}: {os.strerror(err)}')
+            finally:
+                os.close(fd)
+            out['result'] = fn()
+        except BaseException as exc:           # re-raised in the caller
+            out['error'] = exc
+
+    thread = threading.Thread(target=work, name=f'setns-{ns}')
+    thread.start()
+    thread.join()
+    if 'error' in out:
+        raise out['error']
+    return out['result']

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import socket
 import struct
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from controller.packets.constants import DHCP_CLIENT_PORT, ETH_TYPE_IP, IP_PROTO_UDP
+from lab.netns import in_netns
 
 T = TypeVar('T')
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
-CLONE_NEWNET = 0x40000000
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def in_netns(ns: str, fn: Callable[[], T]) -> T:
-    """Run fn() with this thread in network namespace `ns`, then come back.
-    Sockets created meanwhile stay in `ns`."""
-    own = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
-    target = os.open(f'/run/netns/{ns}', os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f'setns({ns}): {os.strerror(err)}')
-        try:
-            return fn()
-        finally:
-            if _libc.setns(own, CLONE_NEWNET) != 0:   # cannot go on in the wrong namespace
-                os._exit(3)
-    finally:
-        os.close(own)
-        os.close(target)
 
 
 # Classic BPF: IPv4, UDP, destination port 68 (IPv4 header of any length).

@@ -22,9 +22,7 @@ What the switch counted: ``table_drops`` (a table's default drop),
 """
 from __future__ import annotations
 
-import ctypes
 import ipaddress
-import os
 import random
 import re
 import select
@@ -53,6 +51,7 @@ from controller.packets.constants import (
 )
 from controller.packets.ethernet import ETH_HEADER, ip_checksum, mac_to_bytes, mac_to_str
 from lab import wait_for
+from lab.netns import in_netns
 
 if TYPE_CHECKING:
     from lab import Host
@@ -254,35 +253,7 @@ def read_pcap(path: Union[str, Path]) -> List[bytes]:
 # raw sockets inside a namespace
 
 ETH_P_ALL = 0x0003
-CLONE_NEWNET = 0x40000000
 PACKET_OUTGOING = 4
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _in_namespace(ns: str, make: Callable[[], socket.socket]) -> socket.socket:
-    """Run ``make`` in a thread that entered network namespace ``ns`` (setns
-    changes only the calling thread's namespace; the socket keeps it)."""
-    out: dict = {}
-
-    def work():
-        try:
-            fd = os.open(f'/run/netns/{ns}', os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f'setns into {ns}: {os.strerror(err)}')
-            finally:
-                os.close(fd)
-            out['sock'] = make()
-        except BaseException as exc:           # re-raised in the caller
-            out['error'] = exc
-
-    thread = threading.Thread(target=work, name=f'setns-{ns}')
-    thread.start()
-    thread.join()
-    if 'error' in out:
-        raise out['error']
-    return out['sock']
 
 
 class RawPort:
@@ -299,7 +270,7 @@ class RawPort:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             return s
 
-        self.sock = _in_namespace(host.ns, make)
+        self.sock = in_netns(host.ns, make)
         self.sent = 0
 
     def __enter__(self) -> 'RawPort':
