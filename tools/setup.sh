@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES="openvswitch-switch mininet iproute2 iputils-ping arping ethtool iperf3
- udhcpc isc-dhcp-client tcpdump python3 python3-venv dnsmasq-base traceroute procps"
+ udhcpc isc-dhcp-client tcpdump python3 python3-venv dnsmasq-base traceroute procps
+ graphviz etcd-server etcd-client chromium chromium-driver"
 
 missing=""
 for p in $PACKAGES; do
