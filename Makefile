@@ -3,7 +3,7 @@ VENV := .venv
 PY   := $(VENV)/bin/python
 
 .PHONY: setup demo demo-hosts test unit integration bench bench-dataplane bench-dhcp bench-scale \
-	bench-fabric-dataplane bench-fabric-control check clean
+	bench-fabric-dataplane bench-fabric-control bench-api bench-failover bench-trace bench-store bench-drops check clean
 
 setup:
 	@bash tools/setup.sh
@@ -39,6 +39,21 @@ bench-fabric-dataplane: setup
 
 bench-fabric-control: setup
 	$(PY) -m bench.fabric_control
+
+bench-store: setup
+	$(PY) -m bench.store
+
+bench-api: setup
+	$(PY) -m bench.api
+
+bench-failover: setup
+	$(PY) -m bench.failover
+
+bench-trace: setup
+	$(PY) -m bench.trace
+
+bench-drops: setup
+	$(PY) -m bench.drops
 
 # Lint, types, the import direction between layers, and the example topologies.
 check: setup

@@ -14,9 +14,9 @@ from os_ken.base.app_manager import AppManager  # before controller: import cycl
 from os_ken.controller import controller as _ofp_controller  # noqa: F401  (--ofp-* options)
 from os_ken.lib import hub
 
-from controller import options
-from controller.topology import TopologyError, load_topology
-from controller.watch import file_digest
+from controller import ha, options, sources
+from controller.store import StoreURLError
+from controller.topology import TopologyError
 
 CONF = cfg.CONF
 RYU_CLASSIC_PORT = 6633     # Ryu's and Mininet's habit; os-ken itself defaults to 6653
@@ -56,10 +56,18 @@ def main(argv=None) -> int:
     if CONF.ofp_tcp_listen_port is None and CONF.ofp_ssl_listen_port is None:
         CONF.set_override('ofp_tcp_listen_port', RYU_CLASSIC_PORT)
     _setup_logging(CONF.verbose)
-    path = options.topology_path(CONF)
-    digest = file_digest(path)
     try:
-        preloaded = options.Preloaded(path, digest, load_topology(path))
+        options.api_listen(CONF)
+        ha.check_options(CONF.election, options.topology_path(CONF), CONF.election_ttl)
+    except ValueError as err:
+        print(f'ryu-manager: {err}', file=sys.stderr)
+        return 2
+    path = options.topology_path(CONF)
+    try:       # a file, or etcd:// (waits for the store, or runs from the local copy)
+        preloaded = sources.preload(path, sources.cache_dir(CONF))
+    except StoreURLError as err:
+        print(f'ryu-manager: --topology: {err}', file=sys.stderr)
+        return 2
     except TopologyError as err:
         print(f'ryu-manager: refusing to start, {path} is not valid:', file=sys.stderr)
         print(err, file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import oslo_config.cfg
 from os_ken import cfg
@@ -17,9 +17,23 @@ PRELOADED_CONTEXT = 'vnet_preloaded'     # the app's constructor keyword that ca
 
 OPTS = [
     cfg.StrOpt('topology', default=None,
-               help='topology file (default: $VNET_TOPOLOGY, else topologies/default.yml)'),
+               help='topology file, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX '
+                    '(default: $VNET_TOPOLOGY, else topologies/default.yml)'),
+    cfg.StrOpt('topology-cache', default=None,
+               help='with an etcd:// topology: the directory for the local copy of the last '
+                    'good document (default: /var/lib/ryu-vnet)'),
     cfg.BoolOpt('bundles', default=True,
                 help='apply each change to a switch atomically in an OpenFlow bundle'),
+    cfg.StrOpt('election', default=None,
+               help='etcd://HOST:PORT[,...]/PREFIX: run as one of several controllers of the same '
+                    'switches, the leader elected through an etcd lease (default: the etcd:// '
+                    'topology store, if any; "off": the only controller)'),
+    cfg.IntOpt('election-ttl', default=2,
+               help='seconds the leader\'s etcd lease lasts without renewal (failover time)'),
+    cfg.StrOpt('api-listen', default='127.0.0.1:9090',
+               help='HOST:PORT of the REST API, status page and /metrics; "off" turns it off'),
+    cfg.StrOpt('api-token-file', default=None,
+               help='file holding the bearer token that API writes need (none: writes refused)'),
 ]
 
 
@@ -38,6 +52,7 @@ class Preloaded:
     path: str
     digest: Optional[str]
     topology: Topology
+    source: Any = None        # what read it (controller.sources), handed on to the app
 
     def topology_for(self, path: str, digest: Optional[str]) -> Optional[Topology]:
         return self.topology if (path, digest) == (self.path, self.digest) else None
@@ -51,3 +66,16 @@ def topology_path(conf=cfg.CONF) -> str:
     if os.path.exists(DEFAULT_TOPOLOGY):
         return DEFAULT_TOPOLOGY
     return os.path.join(_REPO_ROOT, DEFAULT_TOPOLOGY)
+
+
+def api_listen(conf=cfg.CONF) -> Optional[Tuple[str, int]]:
+    """--api-listen as (host, port), None for "off"; ValueError says what is wrong."""
+    text = (getattr(conf, 'api_listen', None) or 'off').strip()
+    if text.lower() == 'off':
+        return None
+    host, sep, port = text.rpartition(':')
+    host = host[1:-1] if host.startswith('[') and host.endswith(']') else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'--api-listen {text!r}: expected HOST:PORT (127.0.0.1:9090, '
+                         '[::1]:9090) or off')
+    return host, int(port)

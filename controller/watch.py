@@ -1,9 +1,10 @@
 """Notice when the topology file has new, complete content.
 
-A save is taken only once it is finished: with inotify, when the writer
-closes the file (IN_CLOSE_WRITE) or renames it into place (IN_MOVED_TO), and
-then only after SETTLE_SECONDS without further writes, so a file written in
-several goes is read once, whole.  Where inotify is unavailable (NFS, a
+A save is taken only once it is finished: with inotify, at once when a
+file is renamed into place (IN_MOVED_TO: its content was complete before
+the rename), and when the writer closes the file (IN_CLOSE_WRITE) only
+after SETTLE_SECONDS without further writes, so a file written in several
+goes is read once, whole.  Where inotify is unavailable (NFS, a
 container without it) the file is polled, and a new stat must hold still
 for SETTLE_SECONDS before the file is read.  Either way only a change of
 content (its hash) counts: touching the file or saving it unchanged does
@@ -24,7 +25,13 @@ except ImportError:                       # not Linux: polling only
 
 POLL_SECONDS = 0.2
 SETTLE_SECONDS = 0.15
+RENAMED, CLOSED = 'renamed', 'closed'     # how a save finished (inotify)
 LOG = logging.getLogger('vnet')
+
+
+def text_digest(text: str) -> str:
+    """file_digest of a file holding `text` (UTF-8, as read_text decodes it)."""
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
 def file_digest(path: str) -> Optional[str]:
@@ -62,10 +69,16 @@ class FileWatch:
         if self._notify is None:
             time.sleep(timeout)
             return self._stat_settled()
-        if not self._notify.saved(timeout):
+        how = self._notify.saved(timeout)
+        if how is None:
             return False
-        while self._notify.saved(SETTLE_SECONDS):    # more writes: wait until they stop
-            pass
+        # A rename into place is a finished save by construction (editors and
+        # tools write a temporary file first); a close after writing may be
+        # one of several, so wait until the writes stop.
+        while how != RENAMED:
+            how = self._notify.saved(SETTLE_SECONDS)
+            if how is None:
+                break
         return True
 
     def _stat_settled(self) -> bool:
@@ -104,16 +117,19 @@ class _DirectoryNotify:
         self._inotify.add_watch(os.path.dirname(os.path.abspath(path)),
                                 flags.CLOSE_WRITE | flags.MOVED_TO)
 
-    def saved(self, timeout: float) -> bool:
-        """True if our file was closed after writing or renamed into place."""
+    def saved(self, timeout: float) -> Optional[str]:
+        """RENAMED or CLOSED if our file was renamed into place or closed
+        after writing within `timeout` (RENAMED if both), else None."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
-            events = self._inotify.read(timeout=max(1, int(left * 1000)))
-            if any(e.name == self._name for e in events):
-                return True
+                return None
+            ours = [e for e in self._inotify.read(timeout=max(1, int(left * 1000)))
+                    if e.name == self._name]
+            if ours:
+                moved = inotify_simple.flags.MOVED_TO
+                return RENAMED if any(e.mask & moved for e in ours) else CLOSED
 
     def close(self) -> None:
         self._inotify.close()

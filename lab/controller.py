@@ -57,7 +57,9 @@ class Controller:
                  repo: Union[str, Path] = REPO_ROOT, app: str = 'controller.app',
                  netns: Optional[str] = None):
         self.netns = netns          # run inside this network namespace (None: this one)
-        self.topology = Path(topology)
+        # a file, or an etcd:// URL (kept as text: Path would fold its '//')
+        self.topology: Union[str, Path] = topology if str(topology).startswith('etcd://') \
+            else Path(topology)
         self.port = port or free_tcp_port()
         self.repo = Path(repo)
         self.log_path = Path(log_path) if log_path else \

@@ -41,6 +41,7 @@ import subprocess
 import zlib
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
+from controller.cli.ovscmd import NETDEV, BridgeSpec, bridge_create_args, tunnel_create_args
 from lab.netns import Host, prepare_ns_end
 from lab.ovs import check_ifname
 from lab.ovsinstance import OvsInstance
@@ -177,19 +178,15 @@ class EmulatedHost:
         self.run(['ip', 'route', 'add', 'default', 'via', self.gateway, 'dev', 'br-phy'])
 
     def _bridges_args(self, controller: Optional[str]) -> list[str]:
+        # br-int as `vnetctl setup` makes it; the controller in the same transaction
+        # as the bridge: attaching one later makes OVS delete every flow on br-int
+        br_int = BridgeSpec('br-int', self.dpid, NETDEV, controller or '', self.tunnel_port,
+                            self.tunnel_ip)
         args = ['--', 'add-br', 'br-phy', '--', 'set', 'Bridge', 'br-phy', 'datapath_type=netdev',
                 '--', 'add-port', 'br-phy', 'ul0',
-                '--', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'datapath_type=netdev',
-                'fail_mode=secure', 'protocols=OpenFlow13',
-                f'other-config:datapath-id={self.dpid:016x}', 'other-config:disable-in-band=true',
-                '--', 'add-port', 'br-int', self.tunnel_port, '--', 'set', 'Interface', self.tunnel_port,
-                'type=vxlan', 'options:remote_ip=flow', 'options:key=flow',
-                f'options:local_ip={self.tunnel_ip}']
+                *bridge_create_args(br_int), *tunnel_create_args(br_int)]
         if controller:
-            # in the same transaction as the bridge: attaching a controller
-            # later makes OVS delete every flow already on br-int
-            args += ['--', 'set-controller', 'br-int', controller,
-                     '--', 'set', 'Controller', 'br-int', 'connection-mode=out-of-band',
+            args += ['--', 'set', 'Controller', 'br-int', 'connection-mode=out-of-band',
                      'max_backoff=1000']
         return args
 
@@ -241,8 +238,11 @@ class MultiHost:
     ``controller_port``: br-int of every host gets ``tcp:<controller_ip>:PORT``;
     None builds no controller target (flows by hand: static_vxlan_flows)."""
 
-    def __init__(self, lab: Lab, controller_port: Optional[int] = None):
+    def __init__(self, lab: Lab, controller_port: Optional[int] = None, local_agents: bool = False):
         self.lab, self.controller_port = lab, controller_port
+        # each host runs its own agent in its namespace (tcp:127.0.0.1:PORT there);
+        # the management network still joins them to the root (etcd listens there)
+        self.local_agents = local_agents
         self.hosts: dict[str, EmulatedHost] = {}
         self.ul_ns, self.rt_ns = f'{lab.prefix}-ul', f'{lab.prefix}-rt'
         self.subnets: list[str] = []      # in use, in order of first use
@@ -258,6 +258,8 @@ class MultiHost:
     @property
     def controller_target(self) -> Optional[str]:
         port = self.controller_port
+        if port and self.local_agents:
+            return f'tcp:127.0.0.1:{port}'
         return f'tcp:{self.controller_ip}:{port}' if port else None
 
     def host(self, name: str, dpid: int, subnet: Optional[str] = None,

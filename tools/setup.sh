@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="openvswitch-switch mininet iproute2 iputils-ping arping ethtool iperf3
  udhcpc isc-dhcp-client tcpdump python3 python3-venv dnsmasq-base traceroute procps
- graphviz etcd-server etcd-client chromium chromium-driver"
+ graphviz etcd-server etcd-client chromium chromium-driver docker.io busybox"
 
 missing=""
 for p in $PACKAGES; do
@@ -43,5 +43,15 @@ if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1 || ! pidof ovs-vswitchd >/dev/nu
     echo "setup: starting Open vSwitch"
     /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 || true
     ovs-vsctl --timeout=10 show >/dev/null
+fi
+# Docker, for `vnetctl attach --docker` and its test.  Where no init system runs
+# it, started by hand, leaving the machine's firewall and bridges alone (the
+# tests' containers have --network none: vnetctl gives them their NIC).
+if ! docker info >/dev/null 2>&1; then
+    echo "setup: starting dockerd"
+    setsid dockerd --iptables=false --ip6tables=false --bridge=none \
+        >/var/log/dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+    docker info >/dev/null
 fi
 echo "setup: ok ($(ovs-vsctl --version | head -1), $(.venv/bin/python --version))"

@@ -7,12 +7,18 @@ and sets `run`) and returns exit status 0 (ok), 1 (found a problem) or
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
-from controller.cli import check
+from controller.cli import apply, attach, check, detach, diff, get, graph, history, plan, rollback, setup, show, trace
 
-SUBCOMMANDS = (check,)
+SUBCOMMANDS = (check,
+               apply, get, history, rollback,     # the topology in etcd
+               setup, attach, detach,             # bridges and NICs on this machine
+               trace, diff, plan, graph,          # explain: packets, edits, pictures
+               show,                              # the running controller, from its API
+               )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -24,7 +30,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not hasattr(args, 'run'):
         parser.print_help(sys.stderr)
         return 2
-    return args.run(args, sys.stdout)
+    try:
+        return args.run(args, sys.stdout)
+    except BrokenPipeError:                # `vnetctl ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

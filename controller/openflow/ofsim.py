@@ -9,7 +9,7 @@ prerequisites), so a malformed flow fails here before it reaches a switch.
 from __future__ import annotations
 
 import ipaddress
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from controller.packets.constants import (
     ETH_TYPE_ARP,
@@ -87,13 +87,18 @@ class FakeSwitch:
                 return f
         return None
 
-    def run(self, packet: dict) -> List[Tuple[int, dict]]:
-        """Outputs as (port, packet) pairs; [] means dropped."""
+    def run(self, packet: dict, on_step: Optional[Callable[[int, Optional[Flow], dict], None]] = None
+            ) -> List[Tuple[int, dict]]:
+        """Outputs as (port, packet) pairs; [] means dropped.  `on_step(table,
+        flow, packet)` sees each table's decision as the packet reaches it
+        (flow None: a table miss)."""
         pkt = dict(packet, metadata=0)
         table: Optional[int] = 0
         out: List[Tuple[int, dict]] = []
         while table is not None:
             f = self.lookup(table, pkt)
+            if on_step is not None:
+                on_step(table, f, dict(pkt))
             if f is None:
                 return out                     # table miss: drop (OpenFlow 1.3)
             self._apply(f.actions, pkt, out)
@@ -158,9 +163,7 @@ class Fabric:
             if port != self.tunnel_ports[datapath] or target is None:
                 out.append((datapath, port, pkt))
                 continue
-            arriving = {k: v for k, v in pkt.items()
-                        if not k.startswith('reg') and k not in ('metadata', 'tun_ipv4_dst')}
-            arriving.update(in_port=self.tunnel_ports[target], tun_ipv4_src=self.tunnel_ips[datapath])
+            arriving = tunnel_arrival(pkt, self.tunnel_ports[target], self.tunnel_ips[datapath])
             out += self.run(target, arriving, max_hops - 1)
         return out
 
@@ -169,6 +172,15 @@ class Fabric:
             if own == ip:
                 return name
         return None
+
+
+def tunnel_arrival(pkt: dict, tunnel_port: int, source_ip: str) -> dict:
+    """A frame output to the tunnel as it enters the destination datapath:
+    through its tunnel port, from the sender's tunnel_ip, with the VNI."""
+    arriving = {k: v for k, v in pkt.items()
+                if not k.startswith('reg') and k not in ('metadata', 'tun_ipv4_dst')}
+    arriving.update(in_port=tunnel_port, tun_ipv4_src=source_ip)
+    return arriving
 
 
 def deliveries(outputs) -> List[Tuple[str, int]]:

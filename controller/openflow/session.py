@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set
 
 from controller.openflow import readback, wire
+from controller.openflow.observer import SessionObserver
 from controller.openflow.reconcile import Installed, Plan, plan_changes
 from controller.pipeline import Compiler, DesiredState
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_LOCAL, Flow
@@ -67,6 +68,20 @@ class _Change:
     reason: str
     count: int
     errors: int = 0
+    bundled: bool = False
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    """The last sync of a session, for operators: why, when (wall clock),
+    how long until the switch confirmed it, how many flow-mods, and whether
+    the switch took all of it."""
+    reason: str
+    at: float
+    seconds: float
+    flow_mods: int
+    ok: bool
+    started: float = 0.0      # monotonic
 
 
 @dataclass
@@ -77,12 +92,13 @@ class _ReadBack:
 
 class SwitchSession:
     def __init__(self, dp, name: str, log: logging.Logger, use_bundles: bool = True,
-                 compiler: Optional[Compiler] = None):
+                 compiler: Optional[Compiler] = None, observer: Optional[SessionObserver] = None):
         self.dp = dp
         self.name = name
         self.log = log
         self.use_bundles = use_bundles
         self.compiler = compiler or Compiler()
+        self.observer = observer or SessionObserver()     # metrics (controller.observe)
         self.ports: Dict[str, int] = {port_name(p): p.port_no for p in dp.ports.values()}
         self._names = {number: name for name, number in self.ports.items()}
         self.installed = Installed()
@@ -94,6 +110,13 @@ class SwitchSession:
         self._encoded: Dict[int, bytes] = {}          # cookie -> encoded flow-mod, reused
         self._bundle_ids = itertools.count(1)
         self.tunnel_port_missing = False
+        # With several controllers only the confirmed master writes (see
+        # controller/ha): while this is False the session sends nothing but
+        # reads, and keeps its view of the switch for when it takes over.
+        self.writable = True
+        self.read_reason = 'connected'
+        self.since = time.time()                      # connected (or adopted) at
+        self.last_sync: Optional[SyncRecord] = None
 
     @property
     def label(self) -> str:
@@ -109,8 +132,9 @@ class SwitchSession:
             self.state = state
 
     # -- reading back what is installed ------------------------------------
-    def start_reading(self) -> None:
+    def start_reading(self, reason: str = 'connected') -> None:
         ofp, parser = self.dp.ofproto, self.dp.ofproto_parser
+        self.read_reason = reason
         self._become(State.READING)
         self._read = _ReadBack()
         flows = parser.OFPFlowStatsRequest(self.dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
@@ -176,7 +200,7 @@ class SwitchSession:
     # -- syncing ---------------------------------------------------------------
     def sync(self, topology: Optional[Topology], reason: str) -> Plan:
         """Make the switch match `topology` (None: remove everything of ours)."""
-        if self.state not in (State.READY, State.GAVE_UP):
+        if self.state not in (State.READY, State.GAVE_UP) or not self.writable:
             return Plan()
         if topology is None or self.name not in topology.datapaths:
             desired = DesiredState()
@@ -187,13 +211,17 @@ class SwitchSession:
         if plan:
             started = time.monotonic()
             xid = self._send(plan)
-            self._in_flight[xid] = _Change(started, reason, len(plan))
+            self._in_flight[xid] = _Change(started, reason, len(plan), bundled=xid in self._staged)
+            self.observer.sent(self.name, len(plan.flow_adds) + len(plan.flow_deletes))
             self.installed.apply(plan)
             self.log.info('%s: %s: %s (%d flow-mods%s)', self.label, reason, plan.summary(),
                           len(plan), ', one bundle' if self.use_bundles else '')
         else:
-            level = logging.INFO if reason == 'connected' else logging.DEBUG
+            now = time.monotonic()
+            self.last_sync = SyncRecord(reason, time.time(), 0.0, 0, True, now)
+            level = logging.INFO if reason in ('connected', 'became master') else logging.DEBUG
             self.log.log(level, '%s: %s: already in sync', self.label, reason)
+        self.installed.synced_to = desired    # the next compile's patch is planned from this
         return plan
 
     def _check_tunnel_port(self, topology: Topology, missing: bool) -> None:
@@ -220,13 +248,24 @@ class SwitchSession:
         self.sync(None, reason)
         self._become(State.RETIRING if self._in_flight or self._staged else State.RETIRED)
 
+    def set_writable(self, writable: bool) -> None:
+        """Roles: only the master writes.  Losing that drops what is in
+        flight (the next master reconciles from what the switch has)."""
+        self.writable = writable
+        if not writable:
+            self._staged.clear()
+            self._in_flight.clear()
+
     def closed(self) -> None:
         self._become(State.CLOSED)
 
     def install_flow(self, f: Flow, cookie: int, idle_timeout: int) -> None:
         """Install a flow outside the desired state (its own cookie tag keeps
         the reconciler away from it; the switch expires it when idle)."""
+        if not self.writable:
+            return
         self.dp.send(wire.flow_add(f, self._next_xid(), cookie=cookie, idle_timeout=idle_timeout))
+        self.observer.sent(self.name, 1)
 
     def _send(self, plan: Plan) -> int:
         """Send the plan; returns the xid of the barrier that confirms it.
@@ -319,12 +358,19 @@ class SwitchSession:
         change = self._in_flight.pop(msg.xid, None)
         if change is None:
             return
+        self._record(change)
         if change.errors:
             self._after_refusal()
         else:
             self.log.info('%s: %s: applied in %.1f ms (%d flow-mods)', self.label, change.reason,
                           (time.monotonic() - change.started) * 1000, change.count)
             self._after_success()
+
+    def _record(self, change: _Change) -> None:
+        took = time.monotonic() - change.started
+        self.last_sync = SyncRecord(change.reason, time.time() - took, took, change.count,
+                                    not change.errors, change.started)
+        self.observer.applied(self.name, took, change.count, not change.errors, change.bundled)
 
     def _after_success(self) -> None:
         if self.state is State.RETIRING and not self._in_flight and not self._staged:
@@ -357,7 +403,10 @@ class SwitchSession:
             self._encoded.clear()         # whatever was refused must not be cached
             self.log.error('%s: the switch refused %d messages of a change; nothing of it was '
                            'applied', self.label, staged.refused)
-            self._in_flight.pop(check_xid, None)
+            refused = self._in_flight.pop(check_xid, None)
+            if refused is not None:
+                refused.errors = max(refused.errors, staged.refused)
+                self._record(refused)
             self._after_refusal()
             return
         wire.append(buf, wire.bundle_ctrl(staged.bundle_id, wire.ONF_BCT_COMMIT_REQUEST,

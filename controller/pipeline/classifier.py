@@ -18,21 +18,29 @@ else from the tunnel is dropped by a flow of its own, whose counters show
 forged or stray tunnel traffic.
 
 Anything else is dropped here, which is also what isolates the rest of the
-bridge from our networks.
+bridge from our networks.  Each drop says why (controller.pipeline.drops):
+a tagged frame from any port, a vif's frame with another source MAC (a flow
+per vif, so its counters name the port), forged tunnel traffic, and a port
+the topology does not know (the table's last flow).
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
+from controller.pipeline.drops import Drop
 from controller.pipeline.flows import SetField, flow
 from controller.pipeline.tunnel import TUNNEL_SRC_FIELD, VNI_FIELD
 from controller.topology import VIF
 
-PORT_PRIORITY, TUNNEL_PRIORITY, TUNNEL_DROP_PRIORITY = 100, 100, 50
+PORT_PRIORITY, TUNNEL_PRIORITY, TUNNEL_DROP_PRIORITY = 100, 100, 95
+TAGGED_PRIORITY, SPOOFED_MAC_PRIORITY = 90, 80
 OFPVID_NONE = 0x0000          # OpenFlow 1.3: vlan_vid=0 matches frames without a VLAN tag
+OFPVID_PRESENT = 0x1000       # ... and vlan_vid=0x1000/0x1000 those with one
 FROM_TUNNEL = (SetField(tables.FROM_TUNNEL_REG, 1),)
 
 
 def classifier_flows(view: DatapathView):
-    yield flow(tables.CLASSIFIER, 0)                       # unknown port or MAC: drop
+    yield flow(tables.CLASSIFIER, 0, drop=Drop.UNKNOWN_PORT)
+    yield flow(tables.CLASSIFIER, TAGGED_PRIORITY, drop=Drop.TAGGED_FRAME,
+               vlan_vid=(OFPVID_PRESENT, OFPVID_PRESENT))
     yield from tunnel_flows(view)
 
 
@@ -41,6 +49,7 @@ def classifier_port_flows(iface, ofport: int, vni: int):
     if iface.mode == VIF:
         yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport, eth_src=iface.mac,
                    vlan_vid=OFPVID_NONE, write_metadata=stamp, goto=tables.PORT_SECURITY)
+        yield flow(tables.CLASSIFIER, SPOOFED_MAC_PRIORITY, drop=Drop.SPOOFED_MAC, in_port=ofport)
     else:
         yield flow(tables.CLASSIFIER, PORT_PRIORITY, in_port=ofport, vlan_vid=OFPVID_NONE,
                    write_metadata=stamp, goto=tables.SERVICES)
@@ -50,7 +59,7 @@ def tunnel_flows(view: DatapathView):
     port = view.tunnel_port
     if port is None or not view.needs_tunnel:
         return
-    yield flow(tables.CLASSIFIER, TUNNEL_DROP_PRIORITY, in_port=port)   # unknown VNI or source
+    yield flow(tables.CLASSIFIER, TUNNEL_DROP_PRIORITY, drop=Drop.BAD_TUNNEL_SOURCE, in_port=port)
     for name, net in view.local_networks.items():
         for sender in view.senders_to(name):
             yield flow(tables.CLASSIFIER, TUNNEL_PRIORITY, FROM_TUNNEL,

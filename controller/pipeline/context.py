@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Dict, List, Mapping, Optional, Set
 
-from controller.topology import SIMULATED, Interface, Network, Topology, routing
+from controller.topology import DHCP, SIMULATED, Interface, Network, Topology, routing
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ class DatapathView:
 
     def simulated_in(self, network: str):
         return self._simulated.get(network, [])
+
+    @cached_property
+    def dhcp_networks(self) -> Set[str]:
+        """Networks with a simulated DHCP server (asked once per port)."""
+        return {network for network, ifaces in self._simulated.items()
+                if any(DHCP in i.services for i in ifaces)}
 
     def interface(self, name: str) -> Interface:
         return self.topology.interfaces[name]

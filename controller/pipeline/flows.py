@@ -15,6 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Tuple, Union
 
+from controller.pipeline.drops import label_of
+
 # Every flow we install carries this tag in the top 16 bits of its cookie
 # ("vn"); the low 48 bits fingerprint the flow's whole content, so a flow
 # read back from a switch tells us exactly which desired flow it is.
@@ -22,7 +24,15 @@ COOKIE_TAG = 0x766e << 48
 COOKIE_MASK = 0xffff << 48
 # Next hops learned by ARP carry "vo": the reconciler never reads or touches them.
 LEARNED_COOKIE_TAG = 0x766f << 48
-_FINGERPRINT_BITS = 48
+# A drop flow sets bit 47 and puts its reason (controller.pipeline.drops) in
+# bits 40-46, above a 40-bit fingerprint; other flows have a 47-bit one.  So
+# one flow-stats request by cookie and mask reads exactly the drop flows,
+# and each one's counters name their reason.
+DROP_BIT = 1 << 47
+DROP_COOKIE, DROP_COOKIE_MASK = COOKIE_TAG | DROP_BIT, COOKIE_MASK | DROP_BIT
+_REASON_SHIFT, _REASON_BITS = 40, 0x7f
+_FINGERPRINT = (1 << 47) - 1
+_DROP_FINGERPRINT = (1 << _REASON_SHIFT) - 1
 
 OFPP_IN_PORT = 0xfffffff8
 OFPP_CONTROLLER = 0xfffffffd
@@ -94,6 +104,7 @@ class Flow(NamedTuple):
     goto: Optional[int] = None
     write_metadata: Optional[Tuple[int, int]] = None   # (value, mask)
     meter: Optional[int] = None                        # applied before the actions
+    drop: Optional[int] = None                         # a drops.Drop: why this flow ends a packet
 
     @property
     def key(self) -> FlowKey:
@@ -104,7 +115,11 @@ class Flow(NamedTuple):
     def cookie(self) -> int:
         # tuple.__repr__ is C code; only the actions' reprs are Python.
         digest = hashlib.blake2b(tuple.__repr__(self).encode(), digest_size=8).digest()
-        return COOKIE_TAG | (int.from_bytes(digest, 'big') & ((1 << _FINGERPRINT_BITS) - 1))
+        fingerprint = int.from_bytes(digest, 'big')
+        if self.drop is None:
+            return COOKIE_TAG | (fingerprint & _FINGERPRINT)
+        return (DROP_COOKIE | (int(self.drop) & _REASON_BITS) << _REASON_SHIFT
+                | (fingerprint & _DROP_FINGERPRINT))
 
     def describe(self) -> str:
         match = ','.join(f'{k}={_fmt(v)}' for k, v in self.match) or '*'
@@ -114,6 +129,8 @@ class Flow(NamedTuple):
             acts.append('write_metadata:%#x/%#x' % self.write_metadata)
         if self.goto is not None:
             acts.append(f'goto:{self.goto}')
+        if self.drop is not None:
+            acts.append(f'drop:{drop_label(self.drop)}')
         return f'table={self.table} priority={self.priority} {match} -> {",".join(acts) or "drop"}'
 
 
@@ -132,11 +149,22 @@ class Meter:
     burst: int
 
 
-def flow(table, priority, actions=(), goto=None, write_metadata=None, meter=None,
+def flow(table, priority, actions=(), goto=None, write_metadata=None, meter=None, drop=None,
          **match) -> Flow:
     """Build a Flow with its match fields in canonical (sorted) order."""
     return Flow(table, priority, tuple(sorted(match.items())), tuple(actions), goto,
-                write_metadata, meter)
+                write_metadata, meter, drop)
+
+
+def drop_reason(cookie: int) -> Optional[int]:
+    """The drop reason number a cookie of ours carries, or None (not a drop flow)."""
+    if cookie & DROP_COOKIE_MASK != DROP_COOKIE:
+        return None
+    return (cookie >> _REASON_SHIFT) & _REASON_BITS
+
+
+def drop_label(code: int) -> str:
+    return label_of(int(code))
 
 
 def _fmt(v):

@@ -19,6 +19,7 @@ from typing import Dict, List, Tuple
 
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
+from controller.pipeline.drops import Drop
 from controller.pipeline.flows import Action, Group, Output, ToGroup, flow
 from controller.pipeline.tunnel import to_datapath
 from controller.topology import HOST
@@ -29,7 +30,7 @@ FROM_TUNNEL_TO_LAN_PRIORITY, TO_LAN_PRIORITY = 11, 10
 
 
 def l2_flows(view: DatapathView):
-    yield flow(tables.L2, 0)                               # unknown unicast: drop
+    yield flow(tables.L2, 0, drop=Drop.UNKNOWN_DESTINATION)       # unknown unicast
     for net in view.local_networks.values():
         yield flow(tables.L2, FLOOD_PRIORITY, (ToGroup(net.vni),), metadata=net.vni,
                    eth_dst=MULTICAST_BIT)
@@ -61,8 +62,9 @@ def _from_tunnel_flood_flows(view: DatapathView):
     ports = _local_ports(view, include_hosts=False)
     for name, net in view.local_networks.items():
         if view.senders_to(name):
-            yield flow(tables.L2, FROM_TUNNEL_FLOOD_PRIORITY,
-                       tuple(Output(p) for p in ports.get(name, ())), metadata=net.vni,
+            outputs = tuple(Output(p) for p in ports.get(name, ()))
+            yield flow(tables.L2, FROM_TUNNEL_FLOOD_PRIORITY, outputs, metadata=net.vni,
+                       drop=None if outputs else Drop.SPLIT_HORIZON,      # only uplinks here
                        eth_dst=MULTICAST_BIT, **{tables.FROM_TUNNEL_REG: 1})
 
 
@@ -79,7 +81,7 @@ def host_port_flows(view: DatapathView):
         yield flow(tables.L2, TO_LAN_PRIORITY, (Output(ofport),), metadata=vni)
         if view.tunnel_port is not None and view.senders_to(network):
             yield flow(tables.L2, FROM_TUNNEL_TO_LAN_PRIORITY, metadata=vni,
-                       **{tables.FROM_TUNNEL_REG: 1})
+                       drop=Drop.SPLIT_HORIZON, **{tables.FROM_TUNNEL_REG: 1})
 
 
 def flood_groups(view: DatapathView):

@@ -8,18 +8,20 @@ route's gateway), metadata <- B's network.  TTL <= 1 goes to the controller
 instead (through the ingress network's own meter, so a flood from one
 network leaves the others their replies), and the controller answers ICMP
 time exceeded from A.
-Everything else continues to L2 unchanged.
+An IPv4 packet to a router interface's MAC that no route covers is
+dropped (NO_ROUTE).  Everything else continues to L2 unchanged.
 """
 from controller.packets.constants import ETH_TYPE_IP
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
+from controller.pipeline.drops import Drop
 from controller.pipeline.flows import DecTtl, Meter, Move, SetField, flow
 from controller.pipeline.punt import Reason, to_controller
 from controller.topology import routing
 
 TTL_METER_BASE = 0xf1000000        # | the ingress network's VNI: one budget per network
 PUNT_RATE_PPS, PUNT_BURST = 20, 20
-ROUTE_BASE_PRIORITY, TTL_PRIORITY = 100, 2000
+ROUTE_BASE_PRIORITY, TTL_PRIORITY, NO_ROUTE_PRIORITY = 100, 2000, 1
 
 
 def l3_flows(view: DatapathView):
@@ -36,7 +38,8 @@ def _routes_from(view, link, ingress):
     at_router = dict(metadata=vni, eth_dst=ingress.mac, eth_type=ETH_TYPE_IP)
     for ttl in (0, 1):
         yield flow(tables.L3, TTL_PRIORITY, to_controller(Reason.TTL_EXPIRED), meter=ttl_meter(vni),
-                   nw_ttl=ttl, **at_router)
+                   drop=Drop.TTL_EXPIRED, nw_ttl=ttl, **at_router)
+    yield flow(tables.L3, NO_ROUTE_PRIORITY, drop=Drop.NO_ROUTE, **at_router)
     for entry in routing.link_routes(view.topology, link):
         if entry.out == ingress:
             continue

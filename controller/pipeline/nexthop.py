@@ -8,6 +8,7 @@ an idle-expiring flow outside the desired state.
 """
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
+from controller.pipeline.drops import Drop
 from controller.pipeline.flows import Flow, Meter, SetField, flow
 from controller.pipeline.punt import Reason, to_controller
 from controller.topology import PHYSICAL, SIMULATED
@@ -19,7 +20,7 @@ LEARNED_IDLE_SECONDS = 300         # a learned next hop unused this long expires
 
 
 def nexthop_flows(view: DatapathView):
-    yield flow(tables.NEXTHOP, 0)
+    yield flow(tables.NEXTHOP, 0, drop=Drop.UNKNOWN_NEXT_HOP)
     for network in view.routed_networks:
         vni = view.vni(network)
         for iface in view.topology.interfaces_of(network):

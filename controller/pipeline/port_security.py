@@ -15,6 +15,8 @@ checked.  Here:
     frames never get here: the classifier takes only untagged ones.
 An interface without an ipv4 gets the DHCP rules but no address checks.
 """
+from typing import Optional
+
 from controller.packets.constants import (
     DHCP_CLIENT_PORT,
     DHCP_SERVER_PORT,
@@ -25,9 +27,10 @@ from controller.packets.constants import (
 )
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
+from controller.pipeline.drops import Drop
 from controller.pipeline.flows import Meter, flow
 from controller.pipeline.punt import Reason, to_controller
-from controller.topology import DHCP, VIF
+from controller.topology import VIF
 
 # A client needs 2 packets per lease; this leaves room for retries and a
 # whole VM fleet booting at once, while a flood from one port is capped.
@@ -40,7 +43,7 @@ def dhcp_meter_id(ofport: int) -> int:
 
 
 def port_security_flows(view: DatapathView):
-    yield flow(tables.PORT_SECURITY, 0)
+    yield flow(tables.PORT_SECURITY, 0, drop=Drop.OTHER_ETHERTYPE)
 
 
 def port_security_port_flows(iface, ofport: int, has_dhcp: bool):
@@ -50,21 +53,29 @@ def port_security_port_flows(iface, ofport: int, has_dhcp: bool):
 
 
 def port_security_meters(view: DatapathView):
-    for name, ofport in sorted(view.local.items()):
-        iface = view.interface(name)
-        if iface.mode == VIF and has_dhcp(view, iface.network):
-            yield Meter(dhcp_meter_id(ofport), DHCP_RATE_PPS, DHCP_BURST)
+    dhcp, interfaces = view.dhcp_networks, view.topology.interfaces
+    for name, ofport in view.local.items():
+        meter = port_meter(interfaces[name], ofport, interfaces[name].network in dhcp)
+        if meter is not None:
+            yield meter
+
+
+def port_meter(iface, ofport: int, has_dhcp: bool) -> Optional[Meter]:
+    """A vif's budget of DHCP requests (none where its network has no DHCP)."""
+    if iface.mode == VIF and has_dhcp:
+        return Meter(dhcp_meter_id(ofport), DHCP_RATE_PPS, DHCP_BURST)
+    return None
 
 
 def has_dhcp(view, network) -> bool:
-    return any(DHCP in i.services for i in view.simulated_in(network))
+    return network in view.dhcp_networks
 
 
 def _dhcp_flows(iface, ofport, dhcp_here: bool):
     t, p = tables.PORT_SECURITY, ofport
     udp = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP)
-    yield flow(t, 110, udp_src=DHCP_SERVER_PORT, **udp)           # a rogue DHCP server: drop
-    yield flow(t, 110, udp_dst=DHCP_CLIENT_PORT, **udp)           # ... from any source port
+    yield flow(t, 110, drop=Drop.ROGUE_DHCP, udp_src=DHCP_SERVER_PORT, **udp)
+    yield flow(t, 110, drop=Drop.ROGUE_DHCP, udp_dst=DHCP_CLIENT_PORT, **udp)   # any source port
     request = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                    udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
     if dhcp_here:
@@ -84,6 +95,6 @@ def _address_flows(iface, ofport):
     yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_IP, ipv4_src=ip, goto=NEXT)
     for spa in (ip, '0.0.0.0'):
         yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_ARP, arp_spa=spa, arp_sha=iface.mac, goto=NEXT)
-    yield flow(t, 50, in_port=p, eth_type=ETH_TYPE_IP)          # spoofed IPv4 source: drop
-    yield flow(t, 50, in_port=p, eth_type=ETH_TYPE_ARP)         # spoofed ARP: drop
-    # other ethertypes: the table's default drop
+    yield flow(t, 50, drop=Drop.SPOOFED_IPV4, in_port=p, eth_type=ETH_TYPE_IP)
+    yield flow(t, 50, drop=Drop.SPOOFED_ARP, in_port=p, eth_type=ETH_TYPE_ARP)
+    # other ethertypes: the table's last flow (OTHER_ETHERTYPE)

@@ -48,7 +48,8 @@ STAGES = (
     Stage(L3, 'l3',
           "sent to a router interface's MAC: longest-prefix match over the route link's routes "
           '→ source MAC of the outgoing router interface, TTL−1, next hop in reg0, outgoing '
-          "network in metadata; TTL ≤ 1 → controller (ICMP time exceeded, the network's meter)",
+          "network in metadata; TTL ≤ 1 → controller (ICMP time exceeded, the network's meter); "
+          'IPv4 to a router MAC that no route covers is dropped',
           frozenset({NEXTHOP, L2}), 'l3'),
     Stage(NEXTHOP, 'next hop',
           'outgoing network + next-hop address → its MAC from the topology, or learned by ARP on '

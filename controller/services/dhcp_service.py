@@ -8,7 +8,8 @@ would only add to the burst when the controller catches up.
 from __future__ import annotations
 
 import logging
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional, Tuple
 
 from controller.services.actions import Action, SendFrame
 from controller.services.dhcp import respond
@@ -26,6 +27,9 @@ class DhcpService:
         self.note = LogOnce(log)
         self._plans: Optional[NetworkPlans] = None
         self.stale = 0           # requests dropped because they waited too long
+        # (network, MAC) -> the last lease ACKed: read by the API (copy it first)
+        self.leases: Dict[Tuple[str, str], dict] = {}
+        self.replies: Dict[str, int] = {}     # reply kind (OFFER, ACK, NAK) -> sent; for metrics
 
     def __call__(self, packet: PacketIn) -> List[Action]:
         iface = packet.switch.interface_at(packet.topology, packet.in_port)
@@ -43,4 +47,16 @@ class DhcpService:
         reply = respond(packet.topology, iface.network, packet.frame, self._plans)
         self.note(f'{packet.switch.label}: dhcp from {iface.name}: {reply.note}',
                   reply.kind in _INFO_KINDS or any(w in reply.note for w in _INFO_WORDS))
+        if reply.frame is not None and reply.kind:
+            self.replies[reply.kind] = self.replies.get(reply.kind, 0) + 1
+        if reply.kind == 'ACK' and reply.frame is not None:
+            self._leased(packet, iface.name)
         return [SendFrame(packet.in_port, reply.frame)] if reply.frame is not None else []
+
+    def _leased(self, packet: PacketIn, name: str) -> None:
+        iface = packet.topology.interfaces[name]
+        network = packet.topology.networks[iface.network]
+        self.leases[(iface.network, iface.mac)] = {
+            'interface': name, 'network': iface.network, 'mac': iface.mac,
+            'ipv4': str(iface.ipv4), 'datapath': getattr(packet.switch, 'name', None),
+            'dpid': packet.switch.dpid, 'at': time.time(), 'lease_time': network.lease_time}

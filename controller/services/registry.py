@@ -56,6 +56,10 @@ class Registry:
             raise ValueError(f'{reason.name} already has a handler')
         self._handlers[reason] = handler
 
+    def handler(self, reason: Reason) -> Optional[Handler]:
+        """The service registered for `reason` (the API reads DHCP leases from it)."""
+        return self._handlers.get(reason)
+
     def dispatch(self, reason: int, packet: PacketIn) -> List[Action]:
         known = reason in Reason._value2member_map_
         name = Reason(reason).name if known else 'unknown'

@@ -11,7 +11,8 @@ SECTIONS = ('datapaths', 'networks', 'interfaces', 'route_links')
 def section_changes(old: Mapping, new: Mapping):
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
-    changed = sorted(n for n in set(old) & set(new) if old[n] != new[n])
+    # `is` first: an incremental reload keeps the objects of what it did not touch.
+    changed = sorted(n for n in set(old) & set(new) if old[n] is not new[n] and old[n] != new[n])
     return added, removed, changed
 
 
@@ -38,7 +39,8 @@ def affected_datapaths(old: Topology, new: Topology) -> Optional[FrozenSet[str]]
     (`senders_to`) are exactly those that see it.  So a changed network or
     interface touches the senders of its network, before and after.
     """
-    if old.datapaths != new.datapaths or old.route_links != new.route_links:
+    if (old.datapaths is not new.datapaths and old.datapaths != new.datapaths) or \
+            (old.route_links is not new.route_links and old.route_links != new.route_links):
         return None
     touched: Set[str] = set()
     networks: Set[str] = set()

@@ -49,6 +49,16 @@ class Interface:
     port: Optional[str] = None      # vif and host only
     services: Tuple[str, ...] = ()  # simulated only
 
+    def __hash__(self) -> int:
+        # Kept once computed: the compiler's per-port memo hashes every
+        # interface on every compile (10,000 of them at a time).
+        cached = self.__dict__.get('_hash')
+        if cached is None:
+            cached = hash((self.name, self.network, self.mac, self.ipv4, self.mode, self.datapath,
+                           self.port, self.services))
+            object.__setattr__(self, '_hash', cached)
+        return cached
+
 
 @dataclass(frozen=True)
 class Route:

@@ -1,7 +1,8 @@
 """Topology file v1 -> `Topology`, or `TopologyError` with every problem at once.
 
-    load_topology(path)               the file on disk
+    load_topology(path)               the file on disk (read_text + validate_text)
     validate_text(text, source_name)  the same for text in hand (tests, reloads)
+    validate_parts(text, source_name) the same, with the YAML and entries it read
     default_vni(name)                 the VNI a network gets when it names none
 
 Layers: yamlsource (YAML with lines, duplicate keys) -> validate_entry (one
@@ -12,7 +13,7 @@ has no problem at all.  Nothing but TopologyError ever escapes.
 from __future__ import annotations
 
 import zlib
-from typing import Dict, Iterable, Mapping
+from typing import Any, Dict, Iterable, Mapping, Tuple
 
 from controller.topology.entries import Report
 from controller.topology.errors import Problem, TopologyError
@@ -26,6 +27,11 @@ MAX_FILE_BYTES = 16 << 20    # 10,000 interfaces take about 1 MB
 
 def load_topology(path: str) -> Topology:
     """Read and validate the topology file at `path`."""
+    return validate_text(read_text(path), str(path))
+
+
+def read_text(path: str) -> str:
+    """The file's text, or TopologyError (unreadable, too large, not UTF-8)."""
     try:
         with open(path, 'rb') as f:
             raw = f.read(MAX_FILE_BYTES + 1)
@@ -37,12 +43,11 @@ def load_topology(path: str) -> Topology:
         reason = exc.strerror or str(exc)
         raise TopologyError([Problem(str(path), None, '', f'cannot read the file: {reason}')]) from None
     try:
-        text = raw.decode('utf-8-sig')     # tolerate a byte-order mark
+        return raw.decode('utf-8-sig')     # tolerate a byte-order mark
     except UnicodeDecodeError as exc:
         line = raw.count(b'\n', 0, exc.start) + 1
         raise TopologyError([Problem(str(path), line, '',
                                      'not UTF-8 text (byte {:#04x})'.format(raw[exc.start]))]) from None
-    return validate_text(text, str(path))
 
 
 validate_file = load_topology     # the name vnetctl and the tests know it by
@@ -56,6 +61,12 @@ EMPTY_FILE = ('the file is empty (or only comments): applying it would remove ev
 
 def validate_text(text: str, source_name: str = '<text>') -> Topology:
     """Validate topology text; `source_name` is the file name shown in problems."""
+    return validate_parts(text, source_name)[0]
+
+
+def validate_parts(text: str, source_name: str) -> Tuple[Topology, Any, Sections]:
+    """validate_text, also returning what it read on the way (the YAML with
+    its lines, and every entry): the incremental revalidator starts from them."""
     data, problems = load_yaml(text, source_name)
     if data is None:
         raise TopologyError(problems)
@@ -65,7 +76,7 @@ def validate_text(text: str, source_name: str = '<text>') -> Topology:
     sections = read_sections(report, data)
     if report.problems:
         raise TopologyError(report.problems)
-    return build_topology(source_name, sections)
+    return build_topology(source_name, sections), data, sections
 
 
 # -- VNIs -----------------------------------------------------------------------
@@ -113,11 +124,14 @@ def build_topology(source: str, s: Sections) -> Topology:
         networks={name: Network(name, v['ipv4'], v['mode'], vnis[name], v['dns_servers'],
                                 v['domain_name'], v['lease_time'], v['mtu'])
                   for name, v in ((n, e.values) for n, e in s.networks.items())},
-        interfaces={name: Interface(name, v['network'], v['mac'], v['ipv4'], v['mode'],
-                                    v.get('datapath'), v.get('port'), v.get('services', ()))
-                    for name, v in ((n, e.values) for n, e in s.interfaces.items())},
+        interfaces={name: build_interface(name, e.values) for name, e in s.interfaces.items()},
         route_links={name: RouteLink(name, tuple(_route(s, r.values) for r in s.routes[name]))
                      for name in s.route_links})
+
+
+def build_interface(name: str, v: Mapping) -> Interface:
+    return Interface(name, v['network'], v['mac'], v['ipv4'], v['mode'], v.get('datapath'),
+                     v.get('port'), v.get('services', ()))
 
 
 def _route(s: Sections, values: dict) -> Route:

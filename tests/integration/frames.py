@@ -17,7 +17,7 @@ place, so a tagged frame shows as tagged); ``parse(frame)`` names the parts
 a test asserts on. ``Pinger`` is a steady ping whose losses can be checked
 while it runs; ``dhcp_discover`` times one DISCOVER -> OFFER exchange.
 
-What the switch counted: ``table_drops`` (a table's default drop),
+What the switch counted: ``table_drops`` (a table's drop flows),
 ``punted`` (every flow to the controller), ``meter_stats``.
 """
 from __future__ import annotations
@@ -453,8 +453,9 @@ def dhcp_discover(port: RawPort, mac: str, timeout: float = 2.0) -> Optional[flo
 # what the switch counted
 
 def table_drops(br, table: int) -> int:
-    """Packets dropped by ``table``'s default (priority 0) flow of ours."""
-    return sum(f['n_packets'] for f in br.dump_flows(match=f'table={table}') if f['priority'] == 0)
+    """Packets dropped by ``table``'s drop flows of ours (its last flow, and
+    those with a reason of their own: tagged frames, spoofed MACs, ...)."""
+    return sum(f['n_packets'] for f in br.dump_flows(match=f'table={table}') if f['actions'] == 'drop')
 
 
 def punted(br) -> int:

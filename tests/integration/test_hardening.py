@@ -205,7 +205,10 @@ def test_tagged_spoofs_fake_gateway_arp_and_dhcp_offers_never_reach_a_neighbour_
     assert sum(f.has(b'honest') for f in seen) == 7
     assert A not in t1.run('ip neigh show 172.16.1.254').stdout      # the gateway was not poisoned
     # They did reach the switch: the classifier's drop counted every tagged one
-    assert table_drops(net.br0, 0) - dropped_before >= sent_tagged
+    # (OVS credits flow counters every half second or so: they may lag a little)
+    wait_for(lambda: table_drops(net.br0, 0) - dropped_before >= sent_tagged, timeout=5,
+             what='the classifier to count every tagged frame',
+             state=lambda: table_drops(net.br0, 0) - dropped_before)
 
 
 # --------------------------------------------------------------------------

@@ -153,7 +153,8 @@ def test_edits_apply_within_a_second_and_touch_nothing_else(lab):
     after = flows_of(br, *net1)
     pinger.send_signal(signal.SIGINT)
     sent, got, out = ping_result(pinger)
-    assert sent > 100 and got == sent, f'the steady ping lost {sent - got} of {sent}:\n{out}'
+    # 20 a second from before the first edit to after the restart (about 5 s now)
+    assert sent >= 60 and got == sent, f'the steady ping lost {sent - got} of {sent}:\n{out}'
     # Untouched flows were never deleted or re-added: same cookies, still counting.
     assert set(after) == set(before)
     for cookie, (duration, packets) in before.items():

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from controller.pipeline.classifier import TUNNEL_DROP_PRIORITY
 from lab import Lab, iperf3_tcp, wait_for
 from lab.traffic import arping_argv, arping_replies
 from tests.integration.dhcp_clients import udhcpc_once
@@ -226,7 +227,7 @@ def test_a_forged_vxlan_frame_from_an_unknown_underlay_address_is_dropped(w):
     vxlan0 = int(h1.vsctl('get', 'Interface', 'vxlan0', 'ofport'))
 
     def dropped():
-        drop = [f for f in flows(h1, f'table=0,in_port={vxlan0}') if f['priority'] == 50]
+        drop = [f for f in flows(h1, f'table=0,in_port={vxlan0}') if f['priority'] == TUNNEL_DROP_PRIORITY]
         assert len(drop) == 1 and drop[0]['actions'] == 'drop', drop
         return drop[0]['n_packets']
 

@@ -16,11 +16,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / 'controller'
 # of a lower rank, or its own part.
 RANKS = {
     'packets': 0, 'topology': 0,
-    'pipeline': 1,
+    'pipeline': 1, 'store': 1,
     'openflow': 2,
     'services': 3,
+    'ha': 3,             # failover: etcd election and OpenFlow roles over the switch session
+    'explain': 3,        # trace, diff, graph for vnetctl: topology + pipeline + ofsim
     'options': 4, 'watch': 4,
+    'observe': 4,        # metrics and drop counters: reads sessions and services, served by api
+    'sources': 4.5,      # the file (watch) or etcd (store) behind one interface; launcher uses it
     'cli': 5, 'launcher': 5, 'app': 6,
+    'api': 5,            # REST API and status page: reads the app's state, started by the app
 }
 
 

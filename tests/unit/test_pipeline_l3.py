@@ -70,7 +70,7 @@ def test_longest_prefix_wins_over_the_default_route():
     state = compile_datapath(routed(), 'br0', ROUTED_PORTS)
     prios = sorted(f.priority for f in state.flows.values()
                    if f.table == 30 and dict(f.match).get('eth_dst') == GW2B)
-    assert prios == [100, 124, 2000, 2000]
+    assert prios == [1, 100, 124, 2000, 2000]       # 1: what no route covers is dropped
 
 
 def test_the_physical_lan_reaches_the_virtual_network_through_its_router():

@@ -6,6 +6,8 @@ import pytest
 
 from controller.openflow.ofsim import Fabric, FakeSwitch, deliveries
 from controller.pipeline import compile_datapath
+from controller.pipeline.classifier import TUNNEL_DROP_PRIORITY
+from controller.pipeline.drops import Drop
 from controller.topology import Datapath, Route, RouteLink, Topology
 from tests.unit.factories import net, sim, vif
 
@@ -104,7 +106,8 @@ def test_a_tunnel_frame_from_an_unknown_source_or_vni_is_dropped_by_its_own_coun
                         tun_ipv4_src=source)
     assert switch.run(arriving) == []
     dropped_by = switch.lookup(0, dict(arriving, metadata=0))
-    assert (dropped_by.priority, dict(dropped_by.match)) == (50, {'in_port': TUNNEL})
+    assert (dropped_by.priority, dict(dropped_by.match)) == (TUNNEL_DROP_PRIORITY, {'in_port': TUNNEL})
+    assert dropped_by.drop == Drop.BAD_TUNNEL_SOURCE
 
 
 def test_routing_happens_where_the_packet_enters_and_decrements_the_ttl_once():

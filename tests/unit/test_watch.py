@@ -114,3 +114,32 @@ def test_a_save_by_rename_wakes_the_inotify_watch(tmp_path):
     os.replace(tmp, path)
     assert watch.wait(timeout=1) and watch.changed()
     watch.close()
+
+
+def test_a_save_by_rename_is_taken_at_once_without_the_settle_wait(tmp_path):
+    import time
+
+    from controller.watch import SETTLE_SECONDS
+    path, tmp = tmp_path / 't.yml', tmp_path / '.t.yml.tmp'
+    write(path, 'a: 1\n')
+    watch = FileWatch(str(path))
+    write(tmp, 'a: 2\n')
+    os.replace(tmp, path)
+    started = time.monotonic()
+    assert watch.wait(timeout=1)
+    assert time.monotonic() - started < SETTLE_SECONDS
+    watch.close()
+
+
+def test_a_save_by_closing_still_waits_for_the_writes_to_stop(tmp_path):
+    import time
+
+    from controller.watch import SETTLE_SECONDS
+    path = tmp_path / 't.yml'
+    write(path, 'a: 1\n')
+    watch = FileWatch(str(path))
+    write(path, 'a: 2\n')
+    started = time.monotonic()
+    assert watch.wait(timeout=1)
+    assert time.monotonic() - started >= SETTLE_SECONDS
+    watch.close()
