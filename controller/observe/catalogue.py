@@ -2,7 +2,7 @@
 
 The README's list (Operations, Metrics) and the Grafana dashboard's queries
 are tested against it, and it against what the registry exposes
-(tests/unit/test_metrics.py).
+(tests/unit/test_metrics_registry.py).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 `catalogue.CATALOGUE` lists them (name as exposed, type, labels, help);
 the README's list and the Grafana dashboard's queries are tested against
-what this registry really exposes (tests/unit/test_metrics.py).
+what this registry really exposes (tests/unit/test_metrics_registry.py).
 
 Two kinds of metric:
   * events, counted where they happen: flow-mods, bundles, apply latency
