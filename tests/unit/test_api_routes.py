@@ -364,7 +364,7 @@ def test_vnetctl_show_says_when_the_controller_cannot_be_reached():
 def test_a_put_to_a_topology_in_etcd_stores_it_in_one_guarded_transaction():
     from controller.store.document import TopologyStore
     from controller.store.url import parse_store_url
-    from tests.unit.test_store import FakeEtcd
+    from tests.unit.test_store_documents import FakeEtcd
     where = 'etcd://127.0.0.1:2379/vnet'
     history, etcd = History(), FakeEtcd()
     writer = TopologyWriter(where, history)
