@@ -26,8 +26,8 @@ OPTS = [
                 help='apply each change to a switch atomically in an OpenFlow bundle'),
     cfg.StrOpt('election', default=None,
                help='etcd://HOST:PORT[,...]/PREFIX: run as one of several controllers of the same '
-                    'switches, the leader elected through an etcd lease (default: the etcd:// '
-                    'topology store, if any; "off": the only controller)'),
+                    'switches, the leader elected through an etcd lease; "store": on the etcd:// '
+                    'topology store (default: off, the only controller of its switches)'),
     cfg.IntOpt('election-ttl', default=2,
                help='seconds the leader\'s etcd lease lasts without renewal (failover time)'),
     cfg.StrOpt('api-listen', default='127.0.0.1:9090',

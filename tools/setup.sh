@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="openvswitch-switch mininet iproute2 iputils-ping arping ethtool iperf3
  udhcpc isc-dhcp-client tcpdump python3 python3-venv dnsmasq-base traceroute procps
- graphviz etcd-server etcd-client chromium chromium-driver docker.io busybox"
+ graphviz etcd-server etcd-client chromium chromium-driver docker.io busybox
+ curl netcat-openbsd bind9-dnsutils"
 
 missing=""
 for p in $PACKAGES; do

@@ -31,14 +31,19 @@ class EventLeadership(event.EventBase):
 
 
 def election_url(election: Optional[str], topology: Optional[str]) -> Optional[StoreURL]:
-    """--election, else the etcd:// topology store, else None (no election:
-    the only controller).  `--election off` turns it off even with an
-    etcd:// topology.  StoreURLError says what is wrong with a bad URL."""
-    if election:
-        return None if election.strip().lower() == 'off' else parse_store_url(election)
-    if topology and is_store_url(topology):
+    """The etcd the election runs on, or None (no election: the only
+    controller, the default).  Opt-in, because an agent per host is the only
+    controller of its own switch: an election by default would let one agent
+    in the whole fleet write.  `--election store` means the etcd:// topology
+    store.  StoreURLError says what is wrong with a bad URL."""
+    word = (election or '').strip().lower()
+    if word in ('', 'off'):
+        return None
+    if word == 'store':
+        if not (topology and is_store_url(topology)):
+            raise ValueError('"store" needs an etcd:// --topology; give the etcd URL instead')
         return parse_store_url(topology)
-    return None
+    return parse_store_url(election)
 
 
 def check_options(election: Optional[str], topology: Optional[str], ttl: int) -> None:

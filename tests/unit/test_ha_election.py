@@ -221,12 +221,23 @@ def test_without_election_or_an_etcd_topology_there_is_no_election():
     assert election_url(None, 'topologies/default.yml') is None
 
 
-def test_an_etcd_topology_elects_through_the_same_store_unless_told_off():
+def test_an_etcd_topology_alone_starts_no_election_since_each_agent_owns_its_switch():
     from controller.ha import election_url
-    url = election_url(None, 'etcd://10.0.0.9:2379,10.0.0.8:2379/vnet')
-    assert url.endpoints == (('10.0.0.9', 2379), ('10.0.0.8', 2379)) and url.prefix == 'vnet'
+    assert election_url(None, 'etcd://10.0.0.9:2379/vnet') is None
     assert election_url('off', 'etcd://10.0.0.9:2379/vnet') is None
+
+
+def test_an_election_runs_where_it_is_asked_to_or_on_the_topology_store():
+    from controller.ha import election_url
+    url = election_url('store', 'etcd://10.0.0.9:2379,10.0.0.8:2379/vnet')
+    assert url.endpoints == (('10.0.0.9', 2379), ('10.0.0.8', 2379)) and url.prefix == 'vnet'
     assert election_url('etcd://h:1/other', 'etcd://10.0.0.9:2379/vnet').prefix == 'other'
+
+
+def test_an_election_on_the_store_needs_an_etcd_topology():
+    from controller.ha import election_url
+    with pytest.raises(ValueError, match='store.*etcd:// --topology'):
+        election_url('store', 'topologies/default.yml')
 
 
 def test_a_bad_election_option_names_the_option_and_what_is_wrong():
