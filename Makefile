@@ -3,7 +3,7 @@ VENV := .venv
 PY   := $(VENV)/bin/python
 
 .PHONY: setup demo demo-hosts test unit integration bench bench-dataplane bench-dhcp bench-scale \
-	bench-fabric-dataplane bench-fabric-control bench-api bench-failover bench-trace bench-store bench-drops check clean
+	bench-fabric-dataplane bench-fabric-control bench-api bench-failover bench-trace bench-store bench-drops bench-dns bench-nat bench-sg check clean
 
 setup:
 	@bash tools/setup.sh
@@ -54,6 +54,15 @@ bench-trace: setup
 
 bench-drops: setup
 	$(PY) -m bench.drops
+
+bench-dns: setup
+	$(PY) -m bench.dns
+
+bench-nat: setup
+	$(PY) -m bench.nat
+
+bench-sg: setup
+	$(PY) -m bench.security_groups
 
 # Lint, types, the import direction between layers, and the example topologies.
 check: setup

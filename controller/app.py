@@ -48,6 +48,15 @@ class EventTopologyFile(event.EventBase):
         self.digest, self.started = digest, started     # content hash; monotonic, reading began
 
 
+class EventSendFrame(event.EventBase):
+    """A frame a service sends later, from another thread (the dns
+    forwarder's upstream answers): a packet-out from the event thread."""
+
+    def __init__(self, dpid: int, port: int, frame: bytes):
+        super().__init__()
+        self.dpid, self.port, self.frame = dpid, port, frame
+
+
 class VnetApp(app_manager.OSKenApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
@@ -69,7 +78,8 @@ class VnetApp(app_manager.OSKenApp):
             signal.signal(signal.SIGHUP, self._on_sighup)
         except ValueError:            # not the main thread (embedded use): watch only
             pass
-        self.services = build_registry(LOG)
+        self.services = build_registry(LOG, lambda dpid, port, frame: self.send_event(
+            self.name, EventSendFrame(dpid, port, frame)))
         # several controllers: leader election and OpenFlow roles (None: the only one)
         self.failover = ha.Failover.configure(
             self.CONF.election, self.topology_path, self.CONF.election_ttl,
@@ -274,6 +284,12 @@ class VnetApp(app_manager.OSKenApp):
         session = self._session(ev.msg)
         if session and self.failover is not None:
             self.failover.keeper.on_reply(session, ev.msg)
+
+    @set_ev_cls(EventSendFrame)
+    def _send_frame(self, ev):
+        session = self.sessions.get(ev.dpid)
+        if session is not None and session.writable:     # only the master answers
+            session.dp.send_msg(packet_out(session.dp, ev.port, ev.frame))
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):

@@ -12,7 +12,20 @@ from typing import List, Tuple
 from os_ken.ofproto import nicira_ext
 
 from controller.openflow.reconcile import Plan
-from controller.pipeline.flows import DecTtl, Flow, FlowKey, Group, Meter, Move, Output, SetField, ToGroup
+from controller.pipeline.flows import (
+    Ct,
+    CtClear,
+    DecTtl,
+    Flow,
+    FlowKey,
+    Group,
+    Meter,
+    Move,
+    Nat,
+    Output,
+    SetField,
+    ToGroup,
+)
 
 ALL_ONES_64 = 0xffffffffffffffff
 
@@ -43,9 +56,31 @@ def actions_of(parser, actions) -> list:
         elif isinstance(a, Move):
             out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
                                               n_bits=a.n_bits, src_ofs=0, dst_ofs=0))
+        elif isinstance(a, Ct):
+            nested = [nat_of(parser, a.nat)] if a.nat is not None else []
+            nested += actions_of(parser, a.exec)
+            out.append(parser.NXActionCT(
+                flags=nicira_ext.NX_CT_F_COMMIT * a.commit | nicira_ext.NX_CT_F_FORCE * a.force,
+                zone_src='', zone_ofs_nbits=a.zone,
+                recirc_table=nicira_ext.NX_CT_RECIRC_NONE if a.table is None else a.table,
+                alg=a.alg, actions=nested))
+        elif isinstance(a, CtClear):
+            out.append(parser.NXActionCTClear())
         else:
             raise TypeError(f'unknown action {a!r}')
     return out
+
+
+NX_NAT_F = {None: 0, 'src': 1, 'dst': 2}      # NX_NAT_F_SRC, _DST (not in nicira_ext)
+
+
+def nat_of(parser, n: Nat):
+    """os-ken's NXActionNAT (which leaves out the padding of a range whose
+    size is not a multiple of 8: tests/unit/test_wire_ct.py allows for that)."""
+    return parser.NXActionNAT(
+        flags=NX_NAT_F[n.kind] | 4 * n.persistent | 16 * n.random,
+        range_ipv4_min=n.ip_min or '', range_ipv4_max=n.ip_max or '',
+        range_proto_min=n.port_min, range_proto_max=n.port_max)
 
 
 def instructions_of(ofp, parser, f: Flow) -> list:

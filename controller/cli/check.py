@@ -37,6 +37,8 @@ def run(args, out: TextIO) -> int:
 
 def summary(topology: Topology) -> str:
     """'1 datapath, 2 networks, 6 interfaces, 0 route links'"""
-    counts = ((len(topology.datapaths), 'datapath'), (len(topology.networks), 'network'),
-              (len(topology.interfaces), 'interface'), (len(topology.route_links), 'route link'))
+    counts = [(len(topology.datapaths), 'datapath'), (len(topology.networks), 'network'),
+              (len(topology.interfaces), 'interface'), (len(topology.route_links), 'route link')]
+    if topology.security_groups:       # said only where there are any
+        counts.append((len(topology.security_groups), 'security group'))
     return ', '.join(f'{n} {noun}{"" if n == 1 else "s"}' for n, noun in counts)

@@ -17,6 +17,7 @@ EXAMPLE = '''examples:
   vnetctl trace topologies/seed003.yml --from ns1 --to ns2 --proto tcp --dport 80
   vnetctl trace topologies/seed003.yml --from ns1 --to 172.16.1.254 --arp     # the gateway answers
   vnetctl trace topologies/weave3.yml --from red1 --dhcp                       # to the controller
+  vnetctl trace my.yml --from vm1 --dns                     # a query to the network's dns interface
   vnetctl trace topologies/default.yml --from vm1 --to vm2 --live              # ask the switch
   vnetctl trace weave3.yml --from red1 --to red3 --live --ovs host3=/run/ovs-h3 # host3's OVS
 
@@ -46,6 +47,8 @@ def register(commands) -> None:
                       help='IPv4 protocol (default icmp: an echo request, as ping)')
     kind.add_argument('--arp', action='store_true', help='an ARP request for --to')
     kind.add_argument('--dhcp', action='store_true', help='a DHCP discover (no --to)')
+    kind.add_argument('--dns', action='store_true',
+                      help="a DNS query to the network's dns interface (no --to)")
     parser.add_argument('--dport', type=int, metavar='N', help='TCP/UDP destination port (default 80)')
     parser.add_argument('--live', action='store_true',
                         help='trace on the running switch (ovs-appctl ofproto/trace)')
@@ -79,7 +82,7 @@ def request_of(args) -> Request:
         raise ProbeError('--dport needs --proto tcp or --proto udp')
     if args.dport is not None and not 0 < args.dport < 65536:
         raise ProbeError(f'--dport: {args.dport} is not a port number (1-65535)')
-    kind = 'arp' if args.arp else 'dhcp' if args.dhcp else (args.proto or ICMP)
+    kind = 'arp' if args.arp else 'dhcp' if args.dhcp else 'dns' if args.dns else (args.proto or ICMP)
     return Request(args.source, args.to, kind, args.dport)
 
 

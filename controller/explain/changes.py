@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from controller.explain.nat import nat_disruptions
 from controller.explain.ports import numbered
 from controller.explain.source import Located, Where
 from controller.openflow.reconcile import Installed, Plan, plan_changes
@@ -93,6 +94,8 @@ def disruptions(old: Located, new: Located) -> List[Disruption]:
     found += _networks(old, new)
     found += _interfaces(old, new)
     found += _route_links(old, new)
+    found += [Disruption(where, text) for where, text in nat_disruptions(old, new)]
+    found += _security_groups(old, new)
     return found
 
 
@@ -194,6 +197,30 @@ def _route_links(old: Located, new: Located) -> List[Disruption]:
                 found.append(Disruption(old.where_route(n, route.interface),
                                         f'route {route.ipv4} via {route.interface} of route link {n} is '
                                         'removed or changed: traffic to it is no longer routed that way'))
+    return found
+
+
+def _security_groups(old: Located, new: Located) -> List[Disruption]:
+    """A rule that goes (or a group, or an interface leaving one) cuts the
+    connections it let in (controller.pipeline.acl)."""
+    a, b = old.topology.security_groups, new.topology.security_groups
+    found = []
+    for n in sorted(a):
+        for direction in ('ingress', 'egress'):
+            kept = set(getattr(b[n], direction)) if n in b else set()
+            gone = [r for r in getattr(a[n], direction) if r not in kept]
+            if gone:
+                where = new.where('security_groups', n, direction) if n in b else \
+                    old.where('security_groups', n)
+                found.append(Disruption(where, f'{len(gone)} {direction} rule(s) of security group {n} '
+                                        'removed or changed: the connections they let in are cut'))
+    for name, x in old.topology.interfaces.items():
+        y = new.topology.interfaces.get(name)
+        left = [g for g in x.security_groups if y is not None and g not in y.security_groups]
+        if left:
+            found.append(Disruption(new.where('interfaces', name, 'security_groups'),
+                                    f'{name} leaves security group(s) {", ".join(left)}: connections '
+                                    'that only their rules allowed are cut'))
     return found
 
 

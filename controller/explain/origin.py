@@ -14,7 +14,10 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from controller.explain.nat import NAT_TABLES, nat_origins
+from controller.explain.sg import SG_TABLES, sg_origins
 from controller.explain.source import Located, Where
+from controller.packets.constants import DNS_PORT
 from controller.pipeline import tables
 from controller.pipeline.flows import Flow, SetField
 from controller.pipeline.tunnel import TUNNEL_DST_FIELD, TUNNEL_SRC_FIELD, VNI_FIELD
@@ -76,6 +79,12 @@ class Origins:
         if f.table == tables.NEXTHOP and network is not None and tables.NEXT_HOP_REG in match:
             hop = ipaddress.IPv4Address(match[tables.NEXT_HOP_REG])
             return [self._iface(i, 'ipv4') for i in self._with_ipv4(network.name, hop)]
+        if f.table in NAT_TABLES:
+            return [Origin(what, (where,)) for what, where in nat_origins(self.located, f)]
+        if f.table in SG_TABLES:
+            port = self._port_interface(match.get(tables.SG_PORT_REG))
+            rules = [Origin(what, (where,)) for what, where in sg_origins(self.located, f)]
+            return ([self._iface(port, 'security_groups')] if port is not None else []) + rules
         if f.table == tables.L2 and network is not None and isinstance(match.get('eth_dst'), str):
             return [self._iface(i, 'mac') for i in self.topology.interfaces_of(network.name)
                     if i.mac == match['eth_dst'] and i.mode != SIMULATED]
@@ -97,6 +106,8 @@ class Origins:
             return []
         address = ipaddress.IPv4Address(target)
         own = [i for i in self._with_ipv4(network.name, address) if i.mode == SIMULATED]
+        if own and match.get('udp_dst') == DNS_PORT:
+            return [self._iface(i, 'services', 'dns service') for i in own]
         if own:
             return [self._iface(i, 'ipv4') for i in own]
         # a router answering for its interface in another network of its link

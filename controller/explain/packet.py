@@ -20,6 +20,7 @@ from controller.packets.constants import (
     BROADCAST_MAC,
     DHCP_CLIENT_PORT,
     DHCP_SERVER_PORT,
+    DNS_PORT,
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
     ICMP_ECHO_REQUEST,
@@ -27,7 +28,8 @@ from controller.packets.constants import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
 )
-from controller.topology import ROUTER, SIMULATED, Interface, Topology, routing
+from controller.topology import DNS, ROUTER, SIMULATED, Interface, Topology, routing
+from controller.topology.nat import outside_owner
 
 ICMP, TCP, UDP = 'icmp', 'tcp', 'udp'
 PROTOCOLS = {ICMP: IP_PROTO_ICMP, TCP: IP_PROTO_TCP, UDP: IP_PROTO_UDP}
@@ -48,7 +50,7 @@ class NoRoute(ValueError):
 class Request:
     source: str                       # interface name
     to: Optional[str] = None          # an IPv4 address or an interface name
-    kind: str = ICMP                  # icmp | tcp | udp | arp | dhcp
+    kind: str = ICMP                  # icmp | tcp | udp | arp | dhcp | dns
     dport: Optional[int] = None
 
 
@@ -74,6 +76,8 @@ def build(topology: Topology, request: Request) -> Probe:
     src = _source(topology, request.source)
     if request.kind == 'dhcp':
         return Probe(src, _dhcp_discover(src), f'DHCP discover from {src.name} ({src.mac})')
+    if request.kind == 'dns':
+        return _dns_query(topology, src)
     target, named = _destination(topology, request.to)
     if src.ipv4 is None:
         raise ProbeError(f'interface {src.name} has no ipv4 in the topology; only --dhcp can be '
@@ -90,6 +94,10 @@ def build(topology: Topology, request: Request) -> Probe:
                       f'{src.name} cannot reach {request.to} in another network with that address')
     if target in own:
         owner = [i for i in topology.interfaces_of(src.network) if i.ipv4 == target]
+        edge = outside_owner(topology, src.network, target)
+        if edge is not None:        # a NAT outside address: the router answered the host's ARP
+            owner, notes = [edge], notes + [f'{target} is a NAT outside address: {edge.name} answers '
+                                            'ARP for it, so the host sends to its MAC']
         if not owner:
             probe = _arp(src, target)
             probe.notes += notes + [f'no interface of network {src.network} has {target}: a host '
@@ -156,6 +164,21 @@ def _arp(src: Interface, target) -> Probe:
     fields = dict(eth_src=src.mac, eth_dst=BROADCAST_MAC, eth_type=ETH_TYPE_ARP, arp_op=ARP_REQUEST,
                   arp_spa=str(src.ipv4), arp_tpa=str(target), arp_sha=src.mac, arp_tha=ZERO_MAC)
     return Probe(src, fields, f'ARP who-has {target} tell {src.ipv4}, from {src.name} (broadcast)')
+
+
+def _dns_query(topology: Topology, src: Interface) -> Probe:
+    """A DNS query to the dns interface of the source's network (what DHCP hands out)."""
+    servers = [i for i in topology.interfaces_of(src.network) if DNS in i.services]
+    if not servers:
+        raise ProbeError(f'--dns: network {src.network} of {src.name} has no interface with the dns '
+                         'service')
+    if src.ipv4 is None:
+        raise ProbeError(f'interface {src.name} has no ipv4 in the topology; only --dhcp can be '
+                         'traced from it')
+    server = servers[0]
+    return Probe(src, _ip(src, server.mac, server.ipv4, UDP, DNS_PORT),
+                 f'DNS query {src.ipv4} -> {server.ipv4} port {DNS_PORT} from {src.name}, to dns '
+                 f'interface {server.name}')
 
 
 def _dhcp_discover(src: Interface) -> dict:

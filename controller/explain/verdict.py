@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from controller.explain.nat import recirculation_note, translation
 from controller.explain.origin import Origin
 from controller.explain.packet import Probe
 from controller.pipeline import tables
@@ -26,6 +27,7 @@ PUNT_WHY = {
     Reason.TTL_EXPIRED: 'TTL expires at the router; the controller answers ICMP time exceeded',
     Reason.NEXT_HOP_UNKNOWN: 'a next hop the topology does not list; the controller resolves it by ARP',
     Reason.ARP_REPLY_TO_ROUTER: "an answer to the router's ARP request, learned by the controller",
+    Reason.DNS_QUERY: 'a DNS query, answered by the dns service (other names go to dns_upstream)',
 }
 
 
@@ -93,8 +95,13 @@ def verdict(endings: List[Ending], steps: List[Step], topology: Topology) -> Ver
     places = '; '.join(_place(e) for e in endings)
     if all(k == DELIVERED for k in kinds):
         flood = ' (flooded: every port of the network)' if len(endings) > 1 else ''
-        return Verdict(DELIVERED, f'delivered to {places}{flood}', True)
+        return Verdict(DELIVERED, f'delivered to {places}{flood}{_nat_note(steps)}', True)
     return Verdict(kinds[0], f'copies: {places}', True)
+
+
+def _nat_note(steps: List[Step]) -> str:
+    changed = translation(steps[0].packet, steps[-1].packet) if steps else None
+    return f', translated by NAT: {changed}' if changed else ''
 
 
 def _place(e: Ending) -> str:
@@ -133,6 +140,18 @@ DROP_WHY = {
     Drop.UNKNOWN_DESTINATION: 'no interface of network {network} has destination MAC {mac} (a network '
                               'reaches only its own interfaces and its route links\' routers)',
     Drop.SPLIT_HORIZON: 'from the tunnel and bound for the LAN, which got it where it entered',
+    Drop.NAT_NO_CONNECTION: 'to a NAT outside address, but in no connection: a source-NAT address '
+                            'only lets in replies, a floating IP new connections and their packets',
+    Drop.NAT_UNTRANSLATED: 'leaving through a NAT edge, but conntrack did not translate it (invalid)',
+    Drop.NAT_NO_UPLINK: "to be NATed, but this datapath has no uplink of the edge's LAN, where the "
+                        "connection's state would have to be (NAT runs on a datapath with one)",
+    Drop.SG_EGRESS_REFUSED: "refused by security groups: no egress rule of the sender's groups allows it",
+    Drop.SG_EGRESS_INVALID: 'refused by security groups: conntrack says invalid (in no connection, and '
+                            'no start of one)',
+    Drop.SG_INGRESS_REFUSED: "refused by security groups: no ingress rule of the receiver's groups "
+                             'allows it',
+    Drop.SG_INGRESS_INVALID: 'refused by security groups: conntrack says invalid (in no connection, '
+                             'and no start of one)',
 }
 
 
@@ -142,6 +161,9 @@ def _why(step: Step, topology: Topology) -> str:
     if f.drop is None:
         if any(isinstance(a, ToGroup) for a in f.actions):
             return 'flooded, but the network has no other port here'
+        recirculated = recirculation_note(f)
+        if recirculated:
+            return recirculated
         if f.actions:
             return 'its only way out is the port it came in by (OpenFlow never sends a frame back there)'
         return f'the {step.stage} stage drops it ({f.describe()})'

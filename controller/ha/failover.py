@@ -43,7 +43,7 @@ def election_url(election: Optional[str], topology: Optional[str]) -> Optional[S
         if not (topology and is_store_url(topology)):
             raise ValueError('"store" needs an etcd:// --topology; give the etcd URL instead')
         return parse_store_url(topology)
-    return parse_store_url(election)
+    return parse_store_url(str(election).strip())
 
 
 def check_options(election: Optional[str], topology: Optional[str], ttl: int) -> None:

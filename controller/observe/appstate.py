@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from controller.observe.catalogue import SPECS
 from controller.pipeline import tables
 from controller.pipeline.punt import Reason
+from controller.services.dns import RESULTS as DNS_RESULTS
 
 OFPPC_PORT_DOWN = 1 << 0      # port config: administratively down
 OFPPS_LINK_DOWN = 1 << 0      # port state: no link
@@ -86,7 +87,12 @@ def _services(app: Any):
     sent = dict(getattr(dhcp, 'replies', {}))
     for kind in sorted(set(DHCP_KINDS) | set(sent)):
         replies.add_metric([kind.lower()], sent.get(kind, 0))
-    yield from (packet_ins, replies)
+    queries = _family('vnet_dns_queries_total')
+    dns = app.services.handler(Reason.DNS_QUERY)
+    answered = getattr(dns, 'counts', {})
+    for result in sorted(set(DNS_RESULTS) | set(answered)):
+        queries.add_metric([result], answered.get(result, 0))
+    yield from (packet_ins, replies, queries)
 
 
 def _drops(app: Any):

@@ -48,6 +48,9 @@ CATALOGUE = (
          'packets the switches sent to the controller, by the punt reason of their flow'),
     Spec('vnet_dhcp_replies_total', 'counter', ('kind',),
          'DHCP replies sent: offer, ack, nak'),
+    Spec('vnet_dns_queries_total', 'counter', ('result',),
+         'queries to dns interfaces, by result: answer, nodata, nxdomain, refused, forwarded, '
+         'servfail, formerr, notimp, malformed, stale'),
     Spec('vnet_dropped_packets_total', 'counter', DP + ('table', 'reason'),
          'packets dropped by the datapath\'s drop flows (and punt meters), by table and reason'),
     Spec('vnet_dropped_bytes_total', 'counter', DP + ('table', 'reason'),

@@ -11,8 +11,10 @@ numbers (packets, bytes, flows), so a poll costs the controller the same
 whether the datapath has ten drop flows or fifty thousand; a flow-stats
 reply for all of them cost about 45 µs a flow to parse (2 s at 10,000
 interfaces: bench/drops.py).  Besides, one meter-stats request reads the
-punts' meters (controller.observe.meters), which have no aggregate.  A
-reader waits up to WAIT_SECONDS for the answers, then gets what is there.
+punts' meters (controller.observe.meters), which have no aggregate, at most
+every POLL_SECONDS.  A switch being read back or programmed is not asked
+until its change is confirmed.  A reader waits up to WAIT_SECONDS for the
+answers, then gets what is there.
 
 Per port, `port_rows` asks on demand: a flow-stats request with the drop
 cookie mask and a match on the port's in_port, which the switch answers
@@ -80,9 +82,17 @@ class DropStats:
         self._pending: Dict[int, Tuple[str, _Pending]] = {}   # xid -> (reply kind, request)
         self._xids = itertools.count()
         self._last_request = float('-inf')
+        self._last_meters = float('-inf')
 
     def _live(self) -> list:
         return [s for s in list(self._sessions()) if s.state in _LIVE]
+
+    def _settled(self) -> list:
+        """Live sessions with no read-back or change in flight.  A switch
+        being programmed is skipped (its counters keep their last values):
+        parsing its replies would take the event thread from the install,
+        and scrapes would then slow the install they are watching."""
+        return [s for s in self._live() if not getattr(s, 'changing', False)]
 
     # -- asking ----------------------------------------------------------------
     def request(self) -> List[threading.Event]:
@@ -94,15 +104,18 @@ class DropStats:
             self._last_request = now
             for xid in [x for x, (_, p) in self._pending.items() if now - p.sent > FORGET_SECONDS]:
                 del self._pending[xid]
-        for session in self._live():
+        meters_due = now - self._last_meters >= POLL_SECONDS
+        for session in self._settled():
             ofp, parser = session.dp.ofproto, session.dp.ofproto_parser
             for reason in Drop:
                 cookie, mask = reason_cookie(reason)
                 ask = parser.OFPAggregateStatsRequest(session.dp, 0, TABLES[reason], ofp.OFPP_ANY,
                                                       ofp.OFPG_ANY, cookie, mask, parser.OFPMatch())
                 events.append(self._ask(session, ask, 'aggregate', now, reason))
-            meters = parser.OFPMeterStatsRequest(session.dp, 0, ofp.OFPM_ALL)
-            events.append(self._ask(session, meters, 'meters', now))
+            if meters_due:      # no aggregate for meters: one entry per vif, so less often
+                meters = parser.OFPMeterStatsRequest(session.dp, 0, ofp.OFPM_ALL)
+                events.append(self._ask(session, meters, 'meters', now))
+                self._last_meters = now
         return events
 
     def _ask(self, session, request, part: str, now: float, reason: Optional[Drop] = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from controller.pipeline import tables
+from controller.pipeline.dns import DNS_METER_BASE
 from controller.pipeline.l3 import TTL_METER_BASE
 from controller.pipeline.nexthop import RESOLVE_METER_BASE
 
@@ -19,7 +20,8 @@ _KIND_MASK = 0xff000000
 DHCP_RATE_LIMITED = 'dhcp_rate_limited'
 TTL_RATE_LIMITED = 'ttl_rate_limited'
 NEXT_HOP_RATE_LIMITED = 'next_hop_rate_limited'
-REASONS = (DHCP_RATE_LIMITED, TTL_RATE_LIMITED, NEXT_HOP_RATE_LIMITED)
+DNS_RATE_LIMITED = 'dns_rate_limited'
+REASONS = (DHCP_RATE_LIMITED, TTL_RATE_LIMITED, NEXT_HOP_RATE_LIMITED, DNS_RATE_LIMITED)
 
 
 def meter_drop(meter_id: int) -> Optional[Tuple[int, str, bool]]:
@@ -29,6 +31,8 @@ def meter_drop(meter_id: int) -> Optional[Tuple[int, str, bool]]:
         return tables.L3, TTL_RATE_LIMITED, False
     if kind == RESOLVE_METER_BASE:
         return tables.NEXTHOP, NEXT_HOP_RATE_LIMITED, False
+    if kind == DNS_METER_BASE:
+        return tables.SERVICES, DNS_RATE_LIMITED, False
     if kind == 0 and meter_id > 0:          # a DHCP meter is numbered by its port
         return tables.PORT_SECURITY, DHCP_RATE_LIMITED, True
     return None

@@ -20,10 +20,13 @@ state collector at the running app.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any, Optional
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
 
 from controller.observe import appstate
 from controller.observe.catalogue import SPECS
@@ -111,9 +114,38 @@ def bind(app: Any) -> None:
     _APP.app = app
 
 
+class RenderCache:
+    """The exposition text, rendered at most once per `max_age` seconds.
+
+    A scrape reads flows per table and every port of every switch: at
+    10,000 interfaces rendering takes tens of milliseconds of the GIL the
+    event thread needs.  Scrapers arriving together wait for one render
+    (the lock) and share it, and the counters behind it are read from the
+    switches at most once a second anyway (controller.observe.dropstats)."""
+
+    def __init__(self, max_age: float = 1.0, clock=time.monotonic,
+                 render=lambda: prometheus_client.generate_latest(REGISTRY)):
+        self.max_age, self._clock, self._render = max_age, clock, render
+        self._lock = threading.Lock()
+        self._at, self._body = float('-inf'), b''
+
+    def body(self) -> bytes:
+        with self._lock:
+            if self._clock() - self._at >= self.max_age:
+                self._body = self._render()
+                self._at = self._clock()
+            return self._body
+
+    def __call__(self, environ, start_response):
+        body = self.body()
+        start_response('200 OK', [('Content-Type', CONTENT_TYPE_PLAIN_0_0_4),
+                                  ('Content-Length', str(len(body)))])
+        return [body]
+
+
 def wsgi_app():
     """The WSGI app the API mounts at /metrics."""
-    return prometheus_client.make_wsgi_app(REGISTRY)
+    return RenderCache()
 
 
 def exposition() -> bytes:

@@ -5,12 +5,18 @@ packet (a dict of OXM field values) through the tables and returns what
 leaves where, so unit tests read as "a frame from port X to MAC Y leaves on
 port Z".  It also rejects flows OVS would refuse (missing match
 prerequisites), so a malformed flow fails here before it reaches a switch.
+
+ct() runs the packet through a simulated connection tracker
+(`conntrack_sim.ConnTracker`, one per switch unless one is passed in, so
+connections can outlive a recompile); ct(table=N) recirculates a copy with
+the ct_* fields set, after the flow's own actions and goto are done.
 """
 from __future__ import annotations
 
 import ipaddress
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
+from controller.openflow.conntrack_sim import ConnTracker
 from controller.packets.constants import (
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
@@ -19,7 +25,18 @@ from controller.packets.constants import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
 )
-from controller.pipeline.flows import OFPP_IN_PORT, DecTtl, Flow, Group, Move, Output, SetField, ToGroup
+from controller.pipeline.flows import (
+    OFPP_IN_PORT,
+    Ct,
+    CtClear,
+    DecTtl,
+    Flow,
+    Group,
+    Move,
+    Output,
+    SetField,
+    ToGroup,
+)
 
 _ARP, _IP, _IP_ANY = {ETH_TYPE_ARP}, {ETH_TYPE_IP}, {ETH_TYPE_IP, ETH_TYPE_IPV6}
 # field -> (prerequisite field, allowed values)
@@ -38,6 +55,10 @@ class PrerequisiteError(AssertionError):
     pass
 
 
+_CT_FIELDS = ('ct_state', 'ct_zone', 'ct_mark', 'ct_label')
+_MAX_RECIRCULATIONS = 16
+
+
 def check_prerequisites(f: Flow) -> None:
     match = dict(f.match)
     for name in match:
@@ -45,6 +66,11 @@ def check_prerequisites(f: Flow) -> None:
             need, allowed = PREREQUISITES[name]
             if match.get(need) not in allowed:
                 raise PrerequisiteError(f'{f.describe()}: {name} needs {need} in {allowed}')
+    for a in f.actions:                  # OVS: ct() needs IP, a nat with IPv4 addresses IPv4
+        if isinstance(a, Ct) and match.get('eth_type') not in _IP_ANY:
+            raise PrerequisiteError(f'{f.describe()}: ct() needs eth_type IPv4 or IPv6')
+        if isinstance(a, Ct) and a.nat is not None and a.nat.ip_min and match.get('eth_type') not in _IP:
+            raise PrerequisiteError(f'{f.describe()}: nat with IPv4 addresses needs eth_type IPv4')
 
 
 def _as_int(value) -> int:
@@ -58,6 +84,8 @@ def _as_int(value) -> int:
 def _field_matches(packet: dict, name: str, want) -> bool:
     if name == 'vlan_vid' and name not in packet:
         packet = dict(packet, vlan_vid=0)        # no tag: OpenFlow's OFPVID_NONE
+    if name in _CT_FIELDS and name not in packet:
+        packet = dict(packet, **{name: 0})       # not through ct() yet: untracked, all zero
     if name not in packet:
         return False
     have = _as_int(packet[name])
@@ -68,7 +96,9 @@ def _field_matches(packet: dict, name: str, want) -> bool:
 
 
 class FakeSwitch:
-    def __init__(self, flows: Iterable[Flow], groups: Iterable[Group] = ()):
+    def __init__(self, flows: Iterable[Flow], groups: Iterable[Group] = (),
+                 conntrack: Optional[ConnTracker] = None):
+        self.conntrack = conntrack if conntrack is not None else ConnTracker()
         self.tables: Dict[int, List[Flow]] = {}
         for f in flows:
             check_prerequisites(f)
@@ -78,8 +108,8 @@ class FakeSwitch:
         self.groups = {g.group_id: g for g in groups}
 
     @classmethod
-    def from_state(cls, state):
-        return cls(state.flows.values(), state.groups.values())
+    def from_state(cls, state, conntrack: Optional[ConnTracker] = None):
+        return cls(state.flows.values(), state.groups.values(), conntrack)
 
     def lookup(self, table: int, packet: dict):
         for f in self.tables.get(table, []):
@@ -92,24 +122,42 @@ class FakeSwitch:
         """Outputs as (port, packet) pairs; [] means dropped.  `on_step(table,
         flow, packet)` sees each table's decision as the packet reaches it
         (flow None: a table miss)."""
-        pkt = dict(packet, metadata=0)
-        table: Optional[int] = 0
         out: List[Tuple[int, dict]] = []
+        passes: List[Tuple[int, dict]] = [(0, dict(packet, metadata=0))]
+        for _ in range(_MAX_RECIRCULATIONS):
+            if not passes:
+                return out
+            table, pkt = passes.pop(0)
+            self._pass(table, pkt, out, passes, on_step)
+        raise AssertionError('a packet kept recirculating through ct(table=...): a loop')
+
+    def _pass(self, table: Optional[int], pkt: dict, out, recirculations, on_step) -> None:
+        """One pass through the tables; ct(table=N) queues a recirculation."""
         while table is not None:
             f = self.lookup(table, pkt)
             if on_step is not None:
                 on_step(table, f, dict(pkt))
             if f is None:
-                return out                     # table miss: drop (OpenFlow 1.3)
-            self._apply(f.actions, pkt, out)
+                return                         # table miss: drop (OpenFlow 1.3)
+            self._apply(f.actions, pkt, out, recirculations)
             if f.write_metadata:
                 value, mask = f.write_metadata
                 pkt['metadata'] = (pkt['metadata'] & ~mask) | (value & mask)
             table = f.goto
-        return out
 
-    def _apply(self, actions, pkt, out):
+    def _apply(self, actions, pkt, out, recirculations=None):
         for a in actions:
+            if isinstance(a, Ct):
+                tracked = self.conntrack.execute(a, pkt)
+                if a.table is not None and recirculations is not None:
+                    recirculations.append((a.table, tracked))
+                else:                          # no recirculation: NAT applies, ct_* stay unseen
+                    pkt.update({k: v for k, v in tracked.items() if k not in _CT_FIELDS})
+                continue
+            if isinstance(a, CtClear):
+                for name in _CT_FIELDS:
+                    pkt.pop(name, None)
+                continue
             if isinstance(a, SetField):
                 pkt[a.field] = a.value
             elif isinstance(a, Move):
@@ -178,7 +226,7 @@ def tunnel_arrival(pkt: dict, tunnel_port: int, source_ip: str) -> dict:
     """A frame output to the tunnel as it enters the destination datapath:
     through its tunnel port, from the sender's tunnel_ip, with the VNI."""
     arriving = {k: v for k, v in pkt.items()
-                if not k.startswith('reg') and k not in ('metadata', 'tun_ipv4_dst')}
+                if not k.startswith('reg') and k not in ('metadata', 'tun_ipv4_dst', *_CT_FIELDS)}
     arriving.update(in_port=tunnel_port, tun_ipv4_src=source_ip)
     return arriving
 

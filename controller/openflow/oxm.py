@@ -65,6 +65,14 @@ _FIELD_TABLE = {
     'reg0': (_OFPXMC_NXM_1, 0, 4, _INT),            # NXM_NX_REG0: next hop
     'reg1': (_OFPXMC_NXM_1, 1, 4, _INT),            # NXM_NX_REG1: punt reason
     'reg2': (_OFPXMC_NXM_1, 2, 4, _INT),            # NXM_NX_REG2: came from the tunnel
+    'reg3': (_OFPXMC_NXM_1, 3, 4, _INT),            # NXM_NX_REG3: output port (ingress ACL)
+    'reg4': (_OFPXMC_NXM_1, 4, 4, _INT),            # NXM_NX_REG4, REG5: NAT's
+    'reg5': (_OFPXMC_NXM_1, 5, 4, _INT),
+    'reg6': (_OFPXMC_NXM_1, 6, 4, _INT),            # NXM_NX_REG6: the remote's groups (ACL)
+    'ct_state': (_OFPXMC_NXM_1, 105, 4, _INT),      # NXM_NX_CT_STATE (conntrack.state())
+    'ct_zone': (_OFPXMC_NXM_1, 106, 2, _INT),       # NXM_NX_CT_ZONE
+    'ct_mark': (_OFPXMC_NXM_1, 107, 4, _INT),       # NXM_NX_CT_MARK
+    'ct_label': (_OFPXMC_NXM_1, 108, 16, _INT),     # NXM_NX_CT_LABEL (128 bits)
     'tun_ipv4_src': (_OFPXMC_NXM_1, 31, 4, _IPV4),  # NXM_NX_TUN_IPV4_SRC
     'tun_ipv4_dst': (_OFPXMC_NXM_1, 32, 4, _IPV4),  # NXM_NX_TUN_IPV4_DST
     'nw_ttl': (_OFPXMC_NXM_1, 29, 1, _INT),         # NXM_NX_IP_TTL

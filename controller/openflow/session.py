@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set
 
 from controller.openflow import readback, wire
+from controller.openflow.firstinstall import FirstInstall
 from controller.openflow.observer import SessionObserver
 from controller.openflow.reconcile import Installed, Plan, plan_changes
 from controller.pipeline import Compiler, DesiredState
+from controller.pipeline.compiler import collector_paused
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_LOCAL, Flow
 from controller.topology import HOST, Interface, Topology
 
@@ -202,18 +204,32 @@ class SwitchSession:
         """Make the switch match `topology` (None: remove everything of ours)."""
         if self.state not in (State.READY, State.GAVE_UP) or not self.writable:
             return Plan()
+        with collector_paused(freeze=True):     # 100,000 flows compiled, planned and encoded
+            return self._sync(topology, reason)
+
+    def _sync(self, topology: Optional[Topology], reason: str) -> Plan:
+        stream = None
         if topology is None or self.name not in topology.datapaths:
             desired = DesiredState()
         else:
-            desired = self.compiler.compile(topology, self.name, self.ports)
+            stream = self._first_install()
+            desired = self._compile(topology, stream)
             self._check_tunnel_port(topology, desired.tunnel_port_missing)
-        plan = plan_changes(desired, self.installed)
-        if plan:
+        if stream is not None and stream.started is not None:
+            started = stream.started
+            plan, xid = stream.finish(desired, self.installed)
+            self._staged[xid] = _StagedBundle(stream.bundle_id, stream.add_xids, stream.after)
+            if self.log.isEnabledFor(logging.DEBUG):
+                self._log_plan(plan)
+        else:
+            plan = plan_changes(desired, self.installed)
             started = time.monotonic()
-            xid = self._send(plan)
+            if plan:
+                xid = self._send(plan)
+                self.installed.apply(plan)
+        if plan:
             self._in_flight[xid] = _Change(started, reason, len(plan), bundled=xid in self._staged)
             self.observer.sent(self.name, len(plan.flow_adds) + len(plan.flow_deletes))
-            self.installed.apply(plan)
             self.log.info('%s: %s: %s (%d flow-mods%s)', self.label, reason, plan.summary(),
                           len(plan), ', one bundle' if self.use_bundles else '')
         else:
@@ -223,6 +239,22 @@ class SwitchSession:
             self.log.log(level, '%s: %s: already in sync', self.label, reason)
         self.installed.synced_to = desired    # the next compile's patch is planned from this
         return plan
+
+    def _first_install(self) -> Optional[FirstInstall]:
+        """A switch with nothing of ours gets its flows while they compile."""
+        have = self.installed
+        if not self.use_bundles or have.flows or have.groups or have.meters:
+            return None
+        return FirstInstall(self.dp, self._next_xid, next(self._bundle_ids), BUNDLE_FLAGS,
+                            self._encoded_add)
+
+    def _compile(self, topology: Topology, stream: Optional[FirstInstall]) -> DesiredState:
+        try:
+            return self.compiler.compile(topology, self.name, self.ports, stream)
+        except BaseException:
+            if stream is not None:
+                stream.abort()
+            raise
 
     def _check_tunnel_port(self, topology: Topology, missing: bool) -> None:
         """Say once, with the command that fixes it, that the bridge lacks its
@@ -258,6 +290,12 @@ class SwitchSession:
 
     def closed(self) -> None:
         self._become(State.CLOSED)
+
+    @property
+    def changing(self) -> bool:
+        """Reading the switch back, or a change not yet confirmed: the
+        event thread is busy with this switch, and counters can wait."""
+        return self.state is State.READING or bool(self._in_flight or self._staged)
 
     def install_flow(self, f: Flow, cookie: int, idle_timeout: int) -> None:
         """Install a flow outside the desired state (its own cookie tag keeps
@@ -325,20 +363,8 @@ class SwitchSession:
         return check
 
     def _log_plan(self, plan: Plan) -> None:
-        for m in plan.meter_adds + plan.meter_mods:
-            self.log.debug('%s: -> meter %d: %d pps, burst %d', self.name, m.meter_id,
-                           m.rate_pps, m.burst)
-        for g in plan.group_adds + plan.group_mods:
-            self.log.debug('%s: -> group %d: %d buckets', self.name, g.group_id, len(g.buckets))
-        for f in plan.flow_adds:
-            self.log.debug('%s: -> add %s', self.name, f.describe())
-        for cookie, (table, priority, match) in plan.flow_deletes:
-            self.log.debug('%s: -> delete table=%d priority=%d %s (cookie %#x)', self.name,
-                           table, priority, dict(match), cookie)
-        for gid in plan.group_deletes:
-            self.log.debug('%s: -> delete group %d', self.name, gid)
-        for mid in plan.meter_deletes:
-            self.log.debug('%s: -> delete meter %d', self.name, mid)
+        for line in plan.lines():
+            self.log.debug('%s: -> %s', self.name, line)
 
     # -- what the switch answers ----------------------------------------------
     def on_error(self, msg) -> None:

@@ -27,13 +27,26 @@ properties has no padding after its inner message.
 """
 from __future__ import annotations
 
+import socket
 import struct
 from typing import List, Optional, Tuple
 
 from controller.openflow.oxm import _FIELDS as _FIELDS  # re-exported (tests use it)
 from controller.openflow.oxm import OFPAT_SET_FIELD as OFPAT_SET_FIELD  # re-exported
 from controller.openflow.oxm import SUPPORTED_FIELDS, WireError, _field, _set_field, match_bytes
-from controller.pipeline.flows import DecTtl, Flow, Group, Meter, Move, Output, SetField, ToGroup
+from controller.pipeline.flows import (
+    Ct,
+    CtClear,
+    DecTtl,
+    Flow,
+    Group,
+    Meter,
+    Move,
+    Nat,
+    Output,
+    SetField,
+    ToGroup,
+)
 
 __all__ = [
     'WireError', 'flow_add', 'flow_delete', 'group_mod', 'group_delete', 'meter_mod',
@@ -86,6 +99,14 @@ OFPAT_EXPERIMENTER = 0xffff
 
 NX_EXPERIMENTER_ID = 0x00002320
 NXAST_REG_MOVE = 6
+NXAST_CT = 35
+NXAST_NAT = 36
+NXAST_CT_CLEAR = 43
+NX_CT_F_COMMIT, NX_CT_F_FORCE = 1, 2
+NX_CT_RECIRC_NONE = 0xff
+NX_NAT_F_SRC, NX_NAT_F_DST, NX_NAT_F_PERSISTENT, NX_NAT_F_PROTO_RANDOM = 1, 2, 4, 16
+NX_NAT_RANGE_IPV4_MIN, NX_NAT_RANGE_IPV4_MAX = 1, 2
+NX_NAT_RANGE_PROTO_MIN, NX_NAT_RANGE_PROTO_MAX = 16, 32
 
 ONF_EXPERIMENTER_ID = 0x4f4e4600
 ONF_ET_BUNDLE_CONTROL = 2300
@@ -121,6 +142,12 @@ _ACTION_GROUP = struct.Struct('!HHI')
 # type, len, experimenter, subtype, n_bits, src_ofs, dst_ofs; then the src and
 # dst OXM headers: 24 bytes in all, so no padding
 _ACTION_REG_MOVE = struct.Struct('!HHIHHHH')
+# NXAST_CT: header, subtype, flags, zone_src (0: immediate), zone (ofs_nbits),
+# recirc_table, pad, alg; then the nested actions (exec, nat)
+_ACTION_CT = struct.Struct('!HHIHH4sHB3xH')
+# NXAST_NAT: header, subtype, pad, flags, range_present; then the ranges present
+_ACTION_NAT = struct.Struct('!HHIH2xHH')
+_ACTION_CT_CLEAR = struct.pack('!HHIH6x', 0xffff, 16, NX_EXPERIMENTER_ID, NXAST_CT_CLEAR)
 
 _BARRIER = _HEADER.pack(OFP_VERSION, OFPT_BARRIER_REQUEST, 8, 0)
 _DEC_NW_TTL = struct.pack('!HH4x', OFPAT_DEC_NW_TTL, 8)
@@ -144,8 +171,40 @@ def _dec_ttl(a) -> bytes:
     return _DEC_NW_TTL
 
 
+def _nat(n: Nat) -> bytes:
+    """NXAST_NAT, padded to 8 bytes (os-ken's NXActionNAT writes a range
+    whose size is not a multiple of 8 without its padding; OVS needs it)."""
+    flags = {None: 0, 'src': NX_NAT_F_SRC, 'dst': NX_NAT_F_DST}[n.kind]
+    flags |= (NX_NAT_F_PERSISTENT if n.persistent else 0) | (NX_NAT_F_PROTO_RANDOM if n.random else 0)
+    present, ranges = 0, b''
+    for bit, ip in ((NX_NAT_RANGE_IPV4_MIN, n.ip_min), (NX_NAT_RANGE_IPV4_MAX, n.ip_max)):
+        if ip is not None:
+            present |= bit
+            ranges += socket.inet_aton(ip)
+    for bit, port in ((NX_NAT_RANGE_PROTO_MIN, n.port_min), (NX_NAT_RANGE_PROTO_MAX, n.port_max)):
+        if port is not None:
+            present |= bit
+            ranges += port.to_bytes(2, 'big')
+    length = (_ACTION_NAT.size + len(ranges) + 7) // 8 * 8
+    return (_ACTION_NAT.pack(OFPAT_EXPERIMENTER, length, NX_EXPERIMENTER_ID, NXAST_NAT, flags, present)
+            + ranges + bytes(length - _ACTION_NAT.size - len(ranges)))
+
+
+def _ct(a: Ct) -> bytes:
+    """NXAST_CT with an immediate zone; nested actions: nat, then exec's set-fields."""
+    nested = (_nat(a.nat) if a.nat is not None else b'') + b''.join(_set_field(x) for x in a.exec)
+    flags = (NX_CT_F_COMMIT if a.commit else 0) | (NX_CT_F_FORCE if a.force else 0)
+    table = NX_CT_RECIRC_NONE if a.table is None else a.table
+    return _ACTION_CT.pack(OFPAT_EXPERIMENTER, _ACTION_CT.size + len(nested), NX_EXPERIMENTER_ID,
+                           NXAST_CT, flags, b'\0\0\0\0', a.zone, table, a.alg) + nested
+
+
+def _ct_clear(a) -> bytes:
+    return _ACTION_CT_CLEAR
+
+
 _ACTION_ENCODERS = {Output: _output, SetField: _set_field, Move: _move, ToGroup: _group,
-                    DecTtl: _dec_ttl}
+                    DecTtl: _dec_ttl, Ct: _ct, CtClear: _ct_clear}
 _ACTION_ENCODERS_get = _ACTION_ENCODERS.get
 
 

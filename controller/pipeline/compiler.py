@@ -10,24 +10,28 @@ import contextlib
 import gc
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, Mapping, NamedTuple, Optional
+from typing import Dict, FrozenSet, Iterable, Mapping, NamedTuple, Optional, Protocol, Set
 
 from controller.pipeline import drops, tables
+from controller.pipeline.acl import acl_flows
 from controller.pipeline.classifier import classifier_flows, classifier_port_flows
 from controller.pipeline.context import DatapathView
+from controller.pipeline.dns import dns_flows, dns_meters
 from controller.pipeline.flows import Flow, Group, Meter
 from controller.pipeline.l2 import flood_groups, host_port_flows, l2_flows, l2_port_flows
 from controller.pipeline.l3 import l3_flows, l3_meters
+from controller.pipeline.nat import nat_in_flows, nat_out_flows
 from controller.pipeline.nexthop import nexthop_flows, nexthop_meters
 from controller.pipeline.port_security import port_meter, port_security_flows, port_security_port_flows
 from controller.pipeline.services import router_services_flows, services_flows
 from controller.topology import Interface, Topology
 
 # Stages whose flows depend on the whole datapath view, in table order.
-VIEW_STAGES = (classifier_flows, port_security_flows, services_flows, router_services_flows,
-               l3_flows, nexthop_flows, l2_flows, host_port_flows)
-VIEW_METER_STAGES = (l3_meters, nexthop_meters)       # per network; per-port meters: port_meter
+VIEW_STAGES = (classifier_flows, port_security_flows, services_flows, router_services_flows, dns_flows,
+               nat_in_flows, l3_flows, nat_out_flows, nexthop_flows, l2_flows, host_port_flows, acl_flows)
+VIEW_METER_STAGES = (l3_meters, nexthop_meters, dns_meters)       # per network; per-port meters: port_meter
 PORT_FLOWS_LIMIT = 200_000
+SINK_CHUNK = 2048            # flows per FlowSink.flows call
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,22 @@ class DesiredState:
         return other is not None and self.base is not None and self.base() is other
 
 
-def _checked(flows: Iterable[Flow]) -> Dict[int, Flow]:
-    found = {}
+def _checked(flows: Iterable[Flow], passed: Optional[Set[tuple]] = None) -> Dict[int, Flow]:
+    """cookie -> flow, each flow checked against the stage list.  The checks
+    (tables.check_goto, drops.check) depend only on (table, goto, drop,
+    whether there are actions): `passed` remembers the combinations already
+    checked (the compiler's own set; 120,000 flows have a few dozen).  A
+    check that looks at more of a flow must add it to `shape`."""
+    found: Dict[int, Flow] = {}
+    passed = set() if passed is None else passed
     for f in flows:
-        tables.check_goto(f.table, f.goto)
-        if f.drop is not None or (f.goto is None and not f.actions):
-            drops.check(f)                   # every drop has its reason, in its table
+        table, _, _, actions, goto, _, _, drop = f
+        shape = (table, goto, drop, not actions)
+        if shape not in passed:
+            tables.check_goto(table, goto)
+            if drop is not None or (goto is None and not actions):
+                drops.check(f)               # every drop has its reason, in its table
+            passed.add(shape)
         found[f.cookie] = f
     return found
 
@@ -91,12 +105,16 @@ class Compiler:
         self._parts: Dict[tuple, _PortPart] = {}
         self._limit = port_flows_limit
         self._last: Dict[str, _Compiled] = {}
+        self._passed: Set[tuple] = set()            # flow shapes the stage checks accepted
 
-    def compile(self, topology: Topology, datapath: str, ports: Mapping[str, int]) -> DesiredState:
-        with _collector_paused():
+    def compile(self, topology: Topology, datapath: str, ports: Mapping[str, int],
+                sink: Optional['FlowSink'] = None) -> DesiredState:
+        """The desired state.  A `sink` is handed a full (not patched)
+        compile's output while it is being made (see FlowSink)."""
+        with collector_paused():
             ports = dict(ports)
             view = DatapathView(topology, datapath, ports)
-            view_flows = _checked(f for stage in VIEW_STAGES for f in stage(view))
+            view_flows = _checked((f for stage in VIEW_STAGES for f in stage(view)), self._passed)
             view_meters = {m.meter_id: m for stage in VIEW_METER_STAGES for m in stage(view)}
             groups = {g.group_id: g for g in flood_groups(view)}
             missing = view.needs_tunnel and view.tunnel_port is None
@@ -105,18 +123,41 @@ class Compiler:
             if last is not None and _same_frame(last, topology, ports, dhcp):
                 state, parts = self._patch(last, view, view_flows, view_meters, groups, missing)
             else:
-                parts = {name: self._part(view, name, ofport) for name, ofport in view.local.items()}
-                flows, meters = dict(view_flows), dict(view_meters)
-                for part in parts.values():
-                    flows.update(part.flows)
-                    if part.meter is not None:
-                        meters[part.meter.meter_id] = part.meter
-                state = DesiredState(flows, groups, meters, missing)
+                state, parts = self._full(view, view_flows, view_meters, groups, missing, sink)
             self._remember(datapath, _Compiled(topology, ports, dhcp, view_flows, view_meters, parts, state))
             return state
 
     def forget(self, datapath: str) -> None:
         self._last.pop(datapath, None)
+
+    def _full(self, view: DatapathView, view_flows: Dict[int, Flow], view_meters: Dict[int, Meter],
+              groups: Dict[int, Group], missing: bool, sink: Optional['FlowSink']):
+        """Every local port's part, from the memo or built; a sink gets the
+        meters and groups first, then the flows in order, SINK_CHUNK at a time."""
+        flows, meters, parts = dict(view_flows), dict(view_meters), {}
+        if sink is not None:
+            ahead = dict(view_meters)     # port meters are cheap: all of them before any flow
+            for name, ofport in view.local.items():
+                iface, _, _, dhcp_here = self._part_key(view, name, ofport)
+                meter = port_meter(iface, ofport, dhcp_here)
+                if meter is not None:
+                    ahead[meter.meter_id] = meter
+            sink.begin(ahead, groups)
+            sink.flows(view_flows)
+        chunk: Dict[int, Flow] = {}
+        for name, ofport in view.local.items():
+            part = parts[name] = self._part(view, name, ofport)
+            flows.update(part.flows)
+            if part.meter is not None:
+                meters[part.meter.meter_id] = part.meter
+            if sink is not None:
+                chunk.update(part.flows)
+                if len(chunk) >= SINK_CHUNK:
+                    sink.flows(chunk)
+                    chunk = {}
+        if sink is not None and chunk:
+            sink.flows(chunk)
+        return DesiredState(flows, groups, meters, missing), parts
 
     def _patch(self, last: _Compiled, view: DatapathView, view_flows: Dict[int, Flow],
                view_meters: Dict[int, Meter], groups: Dict[int, Group], missing: bool):
@@ -172,8 +213,14 @@ class Compiler:
             self._last.pop(datapath, None)
 
     def _part(self, view: DatapathView, name: str, ofport: int) -> _PortPart:
+        return self._port_part(*self._part_key(view, name, ofport))
+
+    @staticmethod
+    def _part_key(view: DatapathView, name: str, ofport: int):
+        """(interface, port number, VNI, whether its network has DHCP here):
+        all a port's part depends on."""
         iface = view.interface(name)
-        return self._port_part(iface, ofport, view.vni(iface.network), iface.network in view.dhcp_networks)
+        return iface, ofport, view.vni(iface.network), iface.network in view.dhcp_networks
 
     def _port_part(self, iface: Interface, ofport: int, vni: int, dhcp_here: bool) -> _PortPart:
         key = (iface, ofport, vni, dhcp_here)
@@ -181,10 +228,10 @@ class Compiler:
         if found is None:
             if len(self._parts) >= self._limit:
                 self._parts.clear()
-            flows = _checked(f for stage in (classifier_port_flows(iface, ofport, vni),
-                                             port_security_port_flows(iface, ofport, dhcp_here),
-                                             l2_port_flows(iface, ofport, vni))
-                             for f in stage)
+            flows = _checked((f for stage in (classifier_port_flows(iface, ofport, vni),
+                                              port_security_port_flows(iface, ofport, dhcp_here),
+                                              l2_port_flows(iface, ofport, vni))
+                              for f in stage), self._passed)
             found = self._parts[key] = _PortPart(flows, port_meter(iface, ofport, dhcp_here))
         return found
 
@@ -204,14 +251,37 @@ def compile_datapath(topology: Topology, datapath: str, ports: Mapping[str, int]
     return Compiler().compile(topology, datapath, ports)
 
 
+class FlowSink(Protocol):
+    """Takes a full compile's output while it is made, so that it can be on
+    its way to the switch before the compile ends (SwitchSession's first
+    install).  `begin` gets every meter and group (all of them, before any
+    flow that could use them); `flows` then gets the flows (cookie -> flow)
+    in compiled order, a chunk at a time; a flow may come twice.  What the
+    compile returns is still the whole truth: the sink's receiver plans
+    against it afterwards."""
+
+    def begin(self, meters: Mapping[int, Meter], groups: Mapping[int, Group]) -> None: ...
+
+    def flows(self, flows: Mapping[int, Flow]) -> None: ...
+
+
 @contextlib.contextmanager
-def _collector_paused():
+def collector_paused(freeze: bool = False):
     """Flows hold no reference cycles, yet making 100,000 of them would run
-    the cyclic collector dozens of times over everything alive."""
+    the cyclic collector dozens of times over everything alive.
+
+    `freeze`: what was made lives long (a session's desired state, its
+    encodings), so move it out of the collector's reach (gc.freeze, O(1))
+    before the collector comes back; otherwise its first pass walks all of
+    it (0.1 s at 100,000 flows), holding the GIL the connection's sending
+    thread needs.  The session's sync uses it; the app freezes after every
+    sync anyway (controller/app.py)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()

@@ -33,6 +33,15 @@ class Drop(enum.IntEnum):
     # l2
     UNKNOWN_DESTINATION = 12  # a unicast MAC that is no interface of the frame's network (isolation)
     SPLIT_HORIZON = 13        # from the tunnel and bound for the LAN, which got it where it entered
+    # nat (numbered from 30, apart from the other stages of issue 14)
+    NAT_NO_CONNECTION = 30    # from the LAN to an outside address, in no connection (or invalid)
+    NAT_UNTRANSLATED = 31     # out of a NAT edge, but conntrack did not translate it (invalid)
+    NAT_NO_UPLINK = 32        # to be NATed on a datapath without an uplink of the edge's LAN (no state here)
+    # security groups (controller.pipeline.acl)
+    SG_EGRESS_REFUSED = 40    # from a vif in groups: no egress rule allows it (or its rule was removed)
+    SG_EGRESS_INVALID = 41    # from a vif in groups: conntrack says invalid (no connection, not a start)
+    SG_INGRESS_REFUSED = 42   # to a vif in groups: no ingress rule allows it (or its rule was removed)
+    SG_INGRESS_INVALID = 43   # to a vif in groups: conntrack says invalid
 
     @property
     def label(self) -> str:
@@ -49,6 +58,10 @@ TABLES = {
     Drop.NO_ROUTE: tables.L3, Drop.TTL_EXPIRED: tables.L3,
     Drop.UNKNOWN_NEXT_HOP: tables.NEXTHOP,
     Drop.UNKNOWN_DESTINATION: tables.L2, Drop.SPLIT_HORIZON: tables.L2,
+    Drop.NAT_NO_CONNECTION: tables.NAT_IN_CT, Drop.NAT_UNTRANSLATED: tables.NAT_OUT_CT,
+    Drop.NAT_NO_UPLINK: tables.NAT_OUT,
+    Drop.SG_EGRESS_REFUSED: tables.SG_EGRESS_RULES, Drop.SG_EGRESS_INVALID: tables.SG_EGRESS_RULES,
+    Drop.SG_INGRESS_REFUSED: tables.SG_INGRESS_RULES, Drop.SG_INGRESS_INVALID: tables.SG_INGRESS_RULES,
 }
 
 

@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.drops import Drop
-from controller.pipeline.flows import Action, Group, Output, ToGroup, flow
+from controller.pipeline.flows import Action, Group, Output, SetField, ToGroup, flow
 from controller.pipeline.tunnel import to_datapath
 from controller.topology import HOST
 
@@ -39,6 +39,10 @@ def l2_flows(view: DatapathView):
 
 
 def l2_port_flows(iface, ofport: int, vni: int):
+    if iface.security_groups:       # filtered by its groups on the way (controller.pipeline.acl)
+        yield flow(tables.L2, UNICAST_PRIORITY, (SetField(tables.SG_PORT_REG, ofport),),
+                   goto=tables.SG_INGRESS, metadata=vni, eth_dst=iface.mac)
+        return
     yield flow(tables.L2, UNICAST_PRIORITY, (Output(ofport),), metadata=vni, eth_dst=iface.mac)
 
 

@@ -12,7 +12,7 @@ An IPv4 packet to a router interface's MAC that no route covers is
 dropped (NO_ROUTE).  Everything else continues to L2 unchanged.
 """
 from controller.packets.constants import ETH_TYPE_IP
-from controller.pipeline import tables
+from controller.pipeline import nat, tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.drops import Drop
 from controller.pipeline.flows import DecTtl, Meter, Move, SetField, flow
@@ -53,7 +53,7 @@ def _routes_from(view, link, ingress):
         yield flow(tables.L3, ROUTE_BASE_PRIORITY + entry.prefix.prefixlen,
                    (SetField('eth_src', entry.out.mac), DecTtl(), hop),
                    write_metadata=(view.vni(entry.out.network), tables.NETWORK_MASK),
-                   goto=tables.NEXTHOP, **at_router, **prefix)
+                   goto=nat.routed_goto(view, link, entry.out), **at_router, **prefix)
 
 
 def ttl_meter(vni: int) -> int:

@@ -86,13 +86,14 @@ def _dhcp_flows(iface, ofport, dhcp_here: bool):
 
 def _address_flows(iface, ofport):
     t, p = tables.PORT_SECURITY, ofport
-    yield flow(t, 10, in_port=p, eth_type=ETH_TYPE_IPV6, goto=NEXT)
+    ip_next = tables.SG_EGRESS if iface.security_groups else NEXT    # IP of a vif in groups: filtered
+    yield flow(t, 10, in_port=p, eth_type=ETH_TYPE_IPV6, goto=ip_next)
     if iface.ipv4 is None:
-        for eth_type in (ETH_TYPE_IP, ETH_TYPE_ARP):
-            yield flow(t, 10, in_port=p, eth_type=eth_type, goto=NEXT)
+        yield flow(t, 10, in_port=p, eth_type=ETH_TYPE_IP, goto=ip_next)
+        yield flow(t, 10, in_port=p, eth_type=ETH_TYPE_ARP, goto=NEXT)
         return
     ip = str(iface.ipv4)
-    yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_IP, ipv4_src=ip, goto=NEXT)
+    yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_IP, ipv4_src=ip, goto=ip_next)
     for spa in (ip, '0.0.0.0'):
         yield flow(t, 100, in_port=p, eth_type=ETH_TYPE_ARP, arp_spa=spa, arp_sha=iface.mac, goto=NEXT)
     yield flow(t, 50, drop=Drop.SPOOFED_IPV4, in_port=p, eth_type=ETH_TYPE_IP)

@@ -21,6 +21,7 @@ class Reason(enum.IntEnum):
     TTL_EXPIRED = 2           # a routed packet whose TTL would reach 0 at a router
     NEXT_HOP_UNKNOWN = 3      # a next hop on a physical network the topology does not list
     ARP_REPLY_TO_ROUTER = 4   # an answer to the router's own ARP request
+    DNS_QUERY = 5             # a query to the network's dns interface (UDP port 53)
 
 
 def to_controller(reason: Reason) -> Tuple[Action, ...]:

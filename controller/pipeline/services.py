@@ -25,7 +25,7 @@ from controller.packets.constants import (
     ICMP_ECHO_REQUEST,
     IP_PROTO_ICMP,
 )
-from controller.pipeline import tables
+from controller.pipeline import nat, tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.flows import OFPP_IN_PORT, Move, Output, SetField, flow
 from controller.pipeline.nexthop import resolve_meter
@@ -36,7 +36,9 @@ ANSWER_PRIORITY = 100
 
 
 def services_flows(view: DatapathView):
-    yield flow(tables.SERVICES, 0, goto=tables.L3)
+    yield flow(tables.SERVICES, 0, goto=nat.services_goto(view))
+    for vni, mac, outside in nat.outside_arp(view):     # NAT: the router answers for outside addresses
+        yield arp_responder(vni, mac, outside)
     for net_name, net in view.local_networks.items():
         for sim in view.simulated_in(net_name):
             yield arp_responder(net.vni, sim.mac, str(sim.ipv4))
@@ -52,8 +54,8 @@ def router_services_flows(view: DatapathView):
                 continue
             vni = view.vni(ingress.network)
             for other in routers:
-                if other != ingress:
-                    yield icmp_echo_responder(vni, ingress.mac, str(other.ipv4))
+                if other != ingress:      # to ingress's MAC: two links may share a network
+                    yield icmp_echo_responder(vni, ingress.mac, str(other.ipv4), to_mac=ingress.mac)
             for host_port in _host_ports(view, ingress.network):
                 # only the LAN answers the router's ARP requests: a VM's ARP
                 # replies never reach the controller or spend the budget
@@ -84,7 +86,7 @@ def arp_responder(vni: int, mac: str, ip: str):
                 arp_op=ARP_REQUEST, arp_tpa=ip)
 
 
-def icmp_echo_responder(vni: int, mac: str, ip: str):
+def icmp_echo_responder(vni: int, mac: str, ip: str, to_mac=None):
     actions = (
         Move('eth_src', 'eth_dst', 48),
         SetField('eth_src', mac),
@@ -93,5 +95,6 @@ def icmp_echo_responder(vni: int, mac: str, ip: str):
         SetField('icmpv4_type', ICMP_ECHO_REPLY),
         Output(OFPP_IN_PORT),
     )
+    at = {} if to_mac is None else {'eth_dst': to_mac}
     return flow(tables.SERVICES, ANSWER_PRIORITY, actions, metadata=vni, eth_type=ETH_TYPE_IP,
-                ipv4_dst=ip, ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST)
+                ipv4_dst=ip, ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST, **at)

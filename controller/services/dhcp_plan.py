@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from controller.packets import dhcp as p
-from controller.topology import DHCP, ROUTER, SIMULATED, Interface, Topology
+from controller.topology import DHCP, DNS, ROUTER, SIMULATED, Interface, Topology
 
 UINT32 = 0xffffffff
 
@@ -107,9 +107,11 @@ def _build_plan(topology: Topology, network: str) -> Optional[NetworkPlan]:
     opts: Dict[int, bytes] = {p.OPT_SUBNET_MASK: net.ipv4.netmask.packed}
     if router_ip is not None:
         opts[p.OPT_ROUTER] = router_ip.packed
-    if net.dns_servers:
-        opts[p.OPT_DNS] = b''.join(ipaddress.IPv4Address(d).packed
-                                   for d in net.dns_servers)
+    # dns_servers when given, else the network's own dns interface
+    resolvers = net.dns_servers or tuple(i.ipv4 for i in members if i.mode == SIMULATED
+                                         and DNS in i.services and i.ipv4 is not None)[:1]
+    if resolvers:
+        opts[p.OPT_DNS] = b''.join(ipaddress.IPv4Address(d).packed for d in resolvers)
     if net.domain_name:
         opts[p.OPT_DOMAIN_NAME] = _encode_domain(net.domain_name)
     opts[p.OPT_MTU] = struct.pack('!H', net.mtu)

@@ -13,6 +13,7 @@ the controller.
 from controller.topology.errors import Problem, TopologyError
 from controller.topology.model import (
                                        DHCP,
+                                       DNS,
                                        HOST,
                                        PHYSICAL,
                                        ROUTER,
@@ -28,6 +29,6 @@ from controller.topology.model import (
 )
 from controller.topology.validate import load_topology, validate_file, validate_text
 
-__all__ = ['DHCP', 'HOST', 'PHYSICAL', 'ROUTER', 'SIMULATED', 'VIF', 'VIRTUAL', 'Datapath',
+__all__ = ['DHCP', 'DNS', 'HOST', 'PHYSICAL', 'ROUTER', 'SIMULATED', 'VIF', 'VIRTUAL', 'Datapath',
            'Interface', 'Network', 'Problem', 'Route', 'RouteLink', 'Topology', 'TopologyError',
            'load_topology', 'validate_file', 'validate_text']

@@ -5,7 +5,7 @@ from typing import FrozenSet, Mapping, Optional, Set
 
 from controller.topology.model import Topology
 
-SECTIONS = ('datapaths', 'networks', 'interfaces', 'route_links')
+SECTIONS = ('datapaths', 'networks', 'interfaces', 'route_links', 'security_groups')
 
 
 def section_changes(old: Mapping, new: Mapping):
@@ -47,13 +47,23 @@ def affected_datapaths(old: Topology, new: Topology) -> Optional[FrozenSet[str]]
     added, removed, changed = section_changes(old.networks, new.networks)
     networks.update(added + removed + changed)
     added, removed, changed = section_changes(old.interfaces, new.interfaces)
+    groups_touched = bool(any(section_changes(old.security_groups, new.security_groups)))
     for name in added + removed + changed:
         for topology in (old, new):
             iface = topology.interfaces.get(name)
             if iface is not None:
                 networks.add(iface.network)
+                groups_touched |= bool(iface.security_groups)
+    if groups_touched:      # rules and from_group members reach every interface in a group
+        touched |= _in_groups(old) | _in_groups(new)
     for network in networks:
         for topology in (old, new):
             if network in topology.networks:
                 touched |= topology.senders_to(network)
     return frozenset(touched)
+
+
+def _in_groups(topology: Topology) -> Set[str]:
+    """The datapaths of the interfaces in security groups."""
+    return {i.datapath for g in topology.security_groups for i in topology.members_of(g)
+            if i.datapath is not None}

@@ -201,3 +201,5 @@ class Sections:
     interfaces: Dict[str, Entry] = field(default_factory=dict)
     route_links: Dict[str, Entry] = field(default_factory=dict)
     routes: Dict[str, List[Entry]] = field(default_factory=dict)    # by route link
+    nat: Dict[str, List[Entry]] = field(default_factory=dict)       # by route link (topology.nat)
+    security_groups: Dict[str, Entry] = field(default_factory=dict)  # topology.security_groups

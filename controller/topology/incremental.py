@@ -17,13 +17,16 @@ line numbers after lines shift: nothing is ever reported from them.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Hashable, Iterator, List, Optional, Tuple
 
+from controller.topology.dns import touches_dns
 from controller.topology.entries import Entry, Report, Sections
 from controller.topology.model import DHCP, SIMULATED, Interface, Topology
+from controller.topology.nat import outside_slots
 from controller.topology.rules import (
     INTERFACE_KEYS,
     TOP_KEYS,
@@ -31,6 +34,7 @@ from controller.topology.rules import (
     check_interface_references,
     read_interface,
 )
+from controller.topology.security_groups import touches_groups
 from controller.topology.validate import build_interface, read_text, validate_parts
 from controller.topology.yamlsource import YamlMap, load_yaml
 
@@ -75,6 +79,8 @@ class _Read:
             for name, e in self.sections.interfaces.items():
                 for slot in claims_of(e):
                     self.claims.setdefault(slot, name)
+            for address in outside_slots(self.topology):    # NAT's: no interface may take one
+                self.claims.setdefault(('ipv4', address), '')
         return self.claims
 
 
@@ -182,11 +188,14 @@ class Revalidator:
             return None                               # a route link sees it
         if not self._tunnels_unaffected(old_t, entries):
             return None
+        if touches_dns(old_t, {n: old_s.interfaces[n] for n in removed}, entries):
+            return None                               # the dns rules span the network
+        if touches_groups([old_s.interfaces[n] for n in removed] + list(entries.values())):
+            return None                               # group references and from_group members
         names = last.names[:i] + list(entries) + last.names[j:]
         old_entries = old_s.interfaces
-        s = Sections(old_s.datapaths, old_s.networks,
-                     {n: entries[n] if n in entries else old_entries[n] for n in names},
-                     old_s.route_links, old_s.routes)
+        s = dataclasses.replace(old_s, interfaces={n: entries[n] if n in entries else old_entries[n]
+                                                   for n in names})
         report = entries[next(iter(entries))].report if entries else None
         for e in entries.values():
             check_interface_references(s, e)
@@ -196,7 +205,7 @@ class Revalidator:
         if not _reclaim(last, {n: old_entries[n] for n in removed}, entries):
             return None
         interfaces, changed = _interfaces(old_t, names, entries, gone)
-        topology = Topology(old_t.source, old_t.datapaths, old_t.networks, interfaces, old_t.route_links)
+        topology = dataclasses.replace(old_t, interfaces=interfaces)    # every other section kept
         before = last.starts[:i] if not d0 else [x + d0 for x in last.starts[:i]]
         starts = before + [e.line - 1 for e in entries.values()] + [x + d1 for x in last.starts[j:]]  # type: ignore[operator]
         read = _Read(new, topology, s, names, starts, header, end, last.indent, last.referenced,

@@ -15,7 +15,7 @@ from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
 VIF, SIMULATED, HOST = 'vif', 'simulated', 'host'
 VIRTUAL, PHYSICAL = 'virtual', 'physical'
-DHCP, ROUTER = 'dhcp', 'router'
+DHCP, ROUTER, DNS = 'dhcp', 'router', 'dns'
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Network:
     domain_name: Optional[str] = None
     lease_time: int = 86400
     mtu: int = 1450                  # DHCP option 26: 1500 - VXLAN's 50
+    dns_upstream: Tuple[ipaddress.IPv4Address, ...] = ()     # where the dns service forwards
+    # A records of the dns service: (name relative to domain_name, lower-case, its addresses)
+    dns_records: Tuple[Tuple[str, Tuple[ipaddress.IPv4Address, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Interface:
     datapath: Optional[str] = None  # vif and host only
     port: Optional[str] = None      # vif and host only
     services: Tuple[str, ...] = ()  # simulated only
+    security_groups: Tuple[str, ...] = ()   # vif only (controller.topology.security_groups)
 
     def __hash__(self) -> int:
         # Kept once computed: the compiler's per-port memo hashes every
@@ -55,7 +59,7 @@ class Interface:
         cached = self.__dict__.get('_hash')
         if cached is None:
             cached = hash((self.name, self.network, self.mac, self.ipv4, self.mode, self.datapath,
-                           self.port, self.services))
+                           self.port, self.services, self.security_groups))
             object.__setattr__(self, '_hash', cached)
         return cached
 
@@ -68,9 +72,44 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Nat:
+    """One NAT rule of a route link (controller.topology.nat): a /32 inside is
+    1:1 (a floating IP, both directions), a shorter prefix many:1 source NAT."""
+    inside: ipaddress.IPv4Network
+    outside: ipaddress.IPv4Address
+
+    @property
+    def one_to_one(self) -> bool:
+        return self.inside.prefixlen == 32
+
+
+@dataclass(frozen=True)
 class RouteLink:
     name: str
     routes: Tuple[Route, ...]
+    nat: Tuple[Nat, ...] = ()
+
+
+@dataclass(frozen=True)
+class SgRule:
+    """One rule of a security group (controller.topology.security_groups):
+    IPv4 of `proto` (None: any) to destination ports port_min..port_max
+    (None: any), from/to `cidr` or the members of `group` (None: anywhere).
+    `tag` names the rule in conntrack (ct_mark/ct_label), from its content."""
+    direction: str                  # 'ingress' | 'egress'
+    proto: Optional[int] = None     # 1 icmp, 6 tcp, 17 udp
+    port_min: Optional[int] = None
+    port_max: Optional[int] = None
+    cidr: Optional[ipaddress.IPv4Network] = None
+    group: Optional[str] = None
+    tag: int = 0
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    name: str
+    ingress: Tuple[SgRule, ...] = ()
+    egress: Tuple[SgRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +119,7 @@ class Topology:
     networks: Mapping[str, Network] = field(default_factory=dict)
     interfaces: Mapping[str, Interface] = field(default_factory=dict)
     route_links: Mapping[str, RouteLink] = field(default_factory=dict)
+    security_groups: Mapping[str, SecurityGroup] = field(default_factory=dict)
 
     def datapath_by_dpid(self, dpid: int) -> Optional[Datapath]:
         for dp in self.datapaths.values():
@@ -107,6 +147,18 @@ class Topology:
     @cached_property
     def _by_vni(self):
         return {net.vni: net for net in self.networks.values()}
+
+    @cached_property
+    def _group_members(self) -> Dict[str, Tuple[Interface, ...]]:
+        found: Dict[str, list] = {name: [] for name in self.security_groups}
+        for iface in self.interfaces.values():
+            for group in iface.security_groups:
+                found.setdefault(group, []).append(iface)
+        return {name: tuple(members) for name, members in found.items()}
+
+    def members_of(self, group: str) -> Tuple[Interface, ...]:
+        """The interfaces in security group `group`, in file order."""
+        return self._group_members.get(group, ())
 
     def network_by_vni(self, vni) -> Optional[Network]:
         return self._by_vni.get(vni)

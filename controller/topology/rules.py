@@ -11,8 +11,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Dict, Hashable, List, Optional, TypeVar
 
+from controller.topology.dns import check_dns, read_dns_keys
 from controller.topology.entries import Entry, Report, Sections
-from controller.topology.model import DHCP, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
+from controller.topology.model import DHCP, DNS, HOST, PHYSICAL, ROUTER, SIMULATED, VIF, VIRTUAL
+from controller.topology.nat import check_nat, read_nat
+from controller.topology.security_groups import (
+    GROUP_KEYS,
+    check_security_groups,
+    read_interface_groups,
+    read_security_groups,
+)
 from controller.topology.spans import check_tunnels
 from controller.topology.values import (
     LEASE_MAX,
@@ -34,11 +42,13 @@ from controller.topology.values import (
 )
 
 T = TypeVar('T')
-TOP_KEYS = ('datapaths', 'networks', 'interfaces', 'route_links')
+TOP_KEYS = ('datapaths', 'networks', 'interfaces', 'route_links', 'security_groups')
 DATAPATH_KEYS = ('dpid', 'tunnel_ip', 'tunnel_port')
-NETWORK_KEYS = ('ipv4', 'mode', 'vni', 'dns_servers', 'domain_name', 'lease_time', 'mtu')
-INTERFACE_KEYS = ('network', 'mac', 'ipv4', 'mode', 'datapath', 'port', 'services')
-ROUTE_LINK_KEYS = ('routes', 'mac')
+NETWORK_KEYS = ('ipv4', 'mode', 'vni', 'dns_servers', 'domain_name', 'lease_time', 'mtu',
+                'dns_upstream', 'dns_records')
+INTERFACE_KEYS = ('network', 'mac', 'ipv4', 'mode', 'datapath', 'port', 'services',
+                  'security_groups')
+ROUTE_LINK_KEYS = ('routes', 'mac', 'nat')
 ROUTE_KEYS = ('interface', 'ipv4', 'gateway')
 DEFAULT_LEASE_TIME = 86400
 DEFAULT_TUNNEL_PORT = 'vxlan0'
@@ -54,7 +64,7 @@ NETWORK_NAME = reference('network')
 DATAPATH_NAME = reference('datapath')
 INTERFACE_NAME = reference('interface')
 INTERFACE_MODE = choice(VIF, SIMULATED, HOST)
-SERVICE = choice(DHCP, ROUTER)
+SERVICE = choice(DHCP, ROUTER, DNS)
 ROUTE_PREFIX = prefix()
 
 
@@ -64,7 +74,9 @@ def read_sections(report: Report, data) -> Sections:
         datapaths=top.named_entries('datapaths', DATAPATH_KEYS, 'datapaths'),
         networks=top.named_entries('networks', NETWORK_KEYS, 'networks'),
         interfaces=top.named_entries('interfaces', INTERFACE_KEYS, 'interfaces'),
-        route_links=top.named_entries('route_links', ROUTE_LINK_KEYS, 'route links'))
+        route_links=top.named_entries('route_links', ROUTE_LINK_KEYS, 'route links'),
+        security_groups=top.named_entries('security_groups', GROUP_KEYS, 'security groups'))
+    read_security_groups(s)
     for entry in s.datapaths.values():
         read_datapath(entry)
     for entry in s.networks.values():
@@ -75,11 +87,17 @@ def read_sections(report: Report, data) -> Sections:
         routes = read_route_link(entry)
         if routes is not None:
             s.routes[name] = routes
+        nat_rules = read_nat(entry)
+        if nat_rules:
+            s.nat[name] = nat_rules
     check_datapaths(s)
     check_networks(s)
     check_interfaces(s)
     check_route_links(s)
+    check_nat(s)
     check_tunnels(s)
+    check_dns(s)
+    check_security_groups(s)
     return s
 
 
@@ -107,12 +125,14 @@ def read_network(e: Entry) -> None:
     e.optional('domain_name', parse_domain_name)
     e.optional('lease_time', LEASE_TIME, DEFAULT_LEASE_TIME)
     e.optional('mtu', MTU, DEFAULT_MTU)
+    read_dns_keys(e)
 
 
 def read_interface(e: Entry) -> None:
     e.required('network', NETWORK_NAME)
     e.required('mac', parse_mac)
     mode = e.optional('mode', INTERFACE_MODE, VIF)
+    read_interface_groups(e, mode)
     if mode == SIMULATED:
         e.required('ipv4', parse_ipv4_address)
         why = 'a simulated interface has no {}: the controller answers for it'

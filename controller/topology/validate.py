@@ -18,7 +18,9 @@ from typing import Any, Dict, Iterable, Mapping, Tuple
 from controller.topology.entries import Report
 from controller.topology.errors import Problem, TopologyError
 from controller.topology.model import Datapath, Interface, Network, Route, RouteLink, Topology
+from controller.topology.nat import build_nat
 from controller.topology.rules import Sections, read_sections
+from controller.topology.security_groups import build_security_groups
 from controller.topology.values import VNI_MAX
 from controller.topology.yamlsource import load_yaml
 
@@ -122,16 +124,19 @@ def build_topology(source: str, s: Sections) -> Topology:
                                   e.values['tunnel_port'])
                    for name, e in s.datapaths.items()},
         networks={name: Network(name, v['ipv4'], v['mode'], vnis[name], v['dns_servers'],
-                                v['domain_name'], v['lease_time'], v['mtu'])
+                                v['domain_name'], v['lease_time'], v['mtu'], v['dns_upstream'],
+                                v['dns_records'])
                   for name, v in ((n, e.values) for n, e in s.networks.items())},
         interfaces={name: build_interface(name, e.values) for name, e in s.interfaces.items()},
-        route_links={name: RouteLink(name, tuple(_route(s, r.values) for r in s.routes[name]))
-                     for name in s.route_links})
+        route_links={name: RouteLink(name, tuple(_route(s, r.values) for r in s.routes[name]),
+                                     tuple(build_nat(r.values) for r in s.nat.get(name, ())))
+                     for name in s.route_links},
+        security_groups=build_security_groups(s))
 
 
 def build_interface(name: str, v: Mapping) -> Interface:
     return Interface(name, v['network'], v['mac'], v['ipv4'], v['mode'], v.get('datapath'),
-                     v.get('port'), v.get('services', ()))
+                     v.get('port'), v.get('services', ()), v.get('security_groups') or ())
 
 
 def _route(s: Sections, values: dict) -> Route:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller.observe import metrics
 from controller.observe.catalogue import CATALOGUE, SPECS
-from controller.observe.dropstats import DropStats
+from controller.observe.dropstats import POLL_SECONDS, DropStats
 from controller.openflow.reconcile import Installed
 from controller.openflow.session import State
 from controller.pipeline import compile_datapath
@@ -312,6 +312,8 @@ def test_a_sum_that_falls_is_taken_as_a_reinstall_and_the_total_never_falls():
 
 def test_what_the_punts_meters_drop_over_their_rate_is_summed_per_reason(app):
     from controller.pipeline.l3 import ttl_meter
+    now = [100.0]
+    app.drops = DropStats(lambda: list(app.sessions.values()), clock=lambda: now[0])
     app.drops.request()
     dp = app.sessions[1].dp
     _, meters = last_poll(dp)
@@ -326,6 +328,7 @@ def test_what_the_punts_meters_drop_over_their_rate_is_summed_per_reason(app):
     packets = {(s.labels['table'], s.labels['reason']): s.value
                for s in scrape()['vnet_dropped_packets'].samples}
     assert packets[('10', 'dhcp_rate_limited')] == 35
+    now[0] += POLL_SECONDS
     app.drops.request()                                         # port 3's meter reinstalled
     _, meters = last_poll(dp)
     assert app.drops.on_reply(reply(meters, [meter(2, 31, 10_100), meter(3, 1, 100)], dp=dp))
@@ -401,11 +404,40 @@ def test_reading_drops_asks_the_switches_at_most_once_a_second(app):
     assert len(dp.sent) == per_poll
     now[0] += 1.5
     app.drops.refresh(wait=0)
-    assert len(dp.sent) == 2 * per_poll
+    assert len(dp.sent) == 2 * per_poll - 1    # the meters (no aggregate) wait for their period
     app.sessions[1].state = State.CLOSED
     now[0] += 1.5
     app.drops.refresh(wait=0)
-    assert len(dp.sent) == 2 * per_poll        # a closed session is not asked
+    assert len(dp.sent) == 2 * per_poll - 1    # a closed session is not asked
+
+
+def test_the_meters_are_read_at_most_once_per_poll_period(app):
+    now = [100.0]
+    app.drops = DropStats(lambda: list(app.sessions.values()), clock=lambda: now[0])
+    dp = app.sessions[1].dp
+
+    def meter_requests():
+        return sum(type(m).__name__ == 'OFPMeterStatsRequest' for m in dp.sent)
+    for _ in range(4):
+        app.drops.refresh(wait=0)
+        now[0] += 1.5
+    assert meter_requests() == 1
+    now[0] += POLL_SECONDS
+    app.drops.refresh(wait=0)
+    assert meter_requests() == 2
+
+
+def test_a_switch_being_programmed_is_not_asked_for_counters_until_its_change_is_confirmed(app):
+    now = [100.0]
+    app.drops = DropStats(lambda: list(app.sessions.values()), clock=lambda: now[0])
+    dp = app.sessions[1].dp
+    app.sessions[1].changing = True
+    app.drops.refresh(wait=0)
+    assert dp.sent == []
+    app.sessions[1].changing = False
+    now[0] += 1.5
+    app.drops.refresh(wait=0)
+    assert len(dp.sent) == len(Drop) + 1
 
 
 # -- what a real session reports ------------------------------------------------------------
@@ -458,3 +490,22 @@ def test_without_bundles_a_change_is_reported_applied_but_not_as_a_bundle():
     session.sync(overlapping(), 'connected')
     session.on_barrier(Reply(dp.sent[-1].xid))
     assert observer.events[-1][3:] == (True, False)
+
+
+def test_scrapes_within_a_second_share_one_render_and_a_later_one_renders_afresh():
+    from controller.observe.metrics import RenderCache
+    now, renders = [10.0], []
+
+    def render():
+        renders.append(now[0])
+        return f'vnet_x {len(renders)}\n'.encode()
+    cache = RenderCache(max_age=1.0, clock=lambda: now[0], render=render)
+    assert cache.body() == b'vnet_x 1\n'
+    now[0] += 0.5
+    assert cache.body() == b'vnet_x 1\n' and renders == [10.0]
+    now[0] += 0.6
+    assert cache.body() == b'vnet_x 2\n'
+    sent = []
+    body = cache({}, lambda status, headers: sent.append((status, dict(headers))))
+    assert body == [b'vnet_x 2\n'] and sent[0][0] == '200 OK'
+    assert sent[0][1]['Content-Type'].startswith('text/plain; version=0.0.4')

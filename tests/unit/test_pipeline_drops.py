@@ -24,6 +24,7 @@ from controller.pipeline.flows import (
 from controller.pipeline.tables import PipelineError
 from controller.topology import HOST, PHYSICAL, Datapath, Interface, Network, Topology, load_topology
 from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
+from tests.unit.test_pipeline_nat import TWO_DATAPATH_PORTS, two_datapaths
 from tests.unit.test_pipeline_tunnels import PORTS as TUNNEL_PORTS
 from tests.unit.test_pipeline_tunnels import TUNNEL, three_hosts
 
@@ -57,6 +58,8 @@ def compiled():
              ('routed', routed(), 'br0', ROUTED_PORTS)]
     cases += [(f'three_hosts-{dp}', three_hosts(), dp, TUNNEL_PORTS[dp]) for dp in TUNNEL_PORTS]
     cases.append(('lan_across_two_hosts', lan_across_two_hosts(), 'h1', {'up': 1, 'vxlan0': TUNNEL}))
+    cases += [(f'nat_two_datapaths-{dp}', two_datapaths(), dp, ports)     # NAT where no uplink is
+              for dp, ports in TWO_DATAPATH_PORTS.items()]
     for path in sorted((ROOT / 'topologies').glob('*.yml')):
         topo = load_topology(str(path))
         cases += [(f'{path.stem}-{dp}', topo, dp, numbered(topo, dp)) for dp in sorted(topo.datapaths)]
@@ -90,7 +93,8 @@ def frames_from(topo, datapath, ports):
     from every port of the datapath (and one the topology does not know)."""
     here = topo.ports_on(datapath)
     macs = sorted({i.mac for i in topo.interfaces.values()} | {BROADCAST, STRANGER_MAC})
-    ips = sorted({str(i.ipv4) for i in topo.interfaces.values() if i.ipv4} | {'203.0.113.9'})
+    ips = sorted({str(i.ipv4) for i in topo.interfaces.values() if i.ipv4} | {'203.0.113.9'}
+                 | {str(r.outside) for link in topo.route_links.values() for r in link.nat})
     tunnel = topo.datapaths[datapath].tunnel_port
     for port_name, number in sorted(ports.items()) + [('?', UNKNOWN_PORT)]:
         iface = here.get(port_name)
@@ -108,6 +112,8 @@ def frames_from(topo, datapath, ports):
                        ipv4_dst=ips[0], ip_proto=6, nw_ttl=64)                 # spoofed IPv4
             yield dict(base, eth_dst=dst, eth_type=0x86dd, ip_proto=58)       # IPv6
             yield dict(base, eth_dst=dst, eth_type=0x88cc)                    # LLDP: other ethertype
+            yield dict(base, eth_dst=dst, eth_type=0x0800, ipv4_src=own, ipv4_dst=ips[0],
+                       ip_proto=6, nw_ttl=64, tcp_src=4321, tcp_dst=80, tcp_flags=0x10)  # an ACK out of nowhere
             yield dict(base, eth_dst=dst, eth_type=0x0800, vlan_vid=0x1005, ipv4_src=own,
                        ipv4_dst=ips[0], ip_proto=6, nw_ttl=64)                # tagged
             yield dict(base, eth_src=STRANGER_MAC, eth_dst=dst, eth_type=0x0800, ipv4_src=own,

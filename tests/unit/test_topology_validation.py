@@ -569,7 +569,7 @@ def test_services_on_a_vif_interface_are_rejected():
 
 
 @pytest.mark.parametrize('services, path, fragment', [
-    ('[dhcp, nat]', 'services[1]', "expected one of dhcp, router; found the string 'nat'"),
+    ('[dhcp, nat]', 'services[1]', "expected one of dhcp, router, dns; found the string 'nat'"),
     ('[router, router]', 'services[1]', 'router is listed twice'),
     ('router', 'services', 'expected a list, each item one of dhcp, router'),
 ])

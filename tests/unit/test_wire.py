@@ -238,6 +238,9 @@ SAMPLES = {
     'reg2': [0, 1], 'tunnel_id': [1, 4401, 0xffffff], 'vlan_vid': [0, 0x1000 | 42, (0x1000, 0x1000)],
     'tun_ipv4_src': ['198.18.1.1', '0.0.0.0'], 'tun_ipv4_dst': ['198.18.1.2'],
     'nw_ttl': [0, 1, 255],
+    'reg3': [0, 7], 'reg4': [(0x8001, 0xffff)], 'reg5': [0xffffffff], 'reg6': [(4, 4), 1 << 31],
+    'ct_state': [0x22, (0x21, 0x31)], 'ct_zone': [1, 0xffff], 'ct_mark': [0x1234abcd, (1, 0xff)],
+    'ct_label': [5, (1 << 127) | 0xffffffff, (1 << 64, (1 << 128) - 1)],
 }
 
 
@@ -282,10 +285,12 @@ def test_a_match_on_every_field_at_once_is_in_os_kens_order_with_nicira_fields_l
         h, = struct.unpack_from('!I', body, at)
         headers.append(h)
         at += 4 + (h & 0xff)
-    nicira = [nicira_ext.nxm_nx_reg(0), nicira_ext.nxm_nx_reg(1), nicira_ext.nxm_nx_reg(2),
-              nicira_ext.NXM_NX_IP_TTL, nicira_ext.NXM_NX_TUN_IPV4_SRC, nicira_ext.NXM_NX_TUN_IPV4_DST]
-    assert headers[-6:] == nicira
-    assert headers[:-6] == sorted(headers[:-6])
+    nicira = [nicira_ext.nxm_nx_reg(n) for n in range(7)]
+    nicira += [nicira_ext.NXM_NX_IP_TTL, nicira_ext.NXM_NX_TUN_IPV4_SRC, nicira_ext.NXM_NX_TUN_IPV4_DST]
+    nicira += [struct.unpack('!I', wire._FIELDS[n].header)[0]   # headers checked against os-ken above
+               for n in ('ct_state', 'ct_zone', 'ct_mark', 'ct_label')]
+    assert [h >> 9 for h in headers[-len(nicira):]] == [h >> 9 for h in nicira]
+    assert headers[:-len(nicira)] == sorted(headers[:-len(nicira)])
 
 
 def test_instruction_combinations_are_byte_identical():

@@ -1,0 +1,47 @@
+"""UDP over IPv4 in Ethernet, as the dns service receives it.  Pure and
+total: `parse_udp` returns None on anything odd (truncated headers, IP
+options beyond the frame, fragments, a length that does not fit)."""
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+from controller.packets.constants import ETH_TYPE_IP, IP_PROTO_UDP
+from controller.packets.ethernet import ETH_HEADER, mac_to_str
+
+_UDP = struct.Struct('!HHHH')
+_MORE_FRAGMENTS_OR_OFFSET = 0x3fff
+
+
+@dataclass(frozen=True)
+class Datagram:
+    src_mac: str
+    src: ipaddress.IPv4Address
+    dst: ipaddress.IPv4Address
+    sport: int
+    dport: int
+    payload: bytes
+
+
+def parse_udp(frame: bytes) -> Optional[Datagram]:
+    at = ETH_HEADER.size
+    if len(frame) < at + 20 + _UDP.size:
+        return None
+    _, src_mac, eth_type = ETH_HEADER.unpack_from(frame)
+    version_ihl = frame[at]
+    ihl = (version_ihl & 0x0f) * 4
+    if eth_type != ETH_TYPE_IP or version_ihl >> 4 != 4 or ihl < 20 or frame[at + 9] != IP_PROTO_UDP:
+        return None
+    total, = struct.unpack_from('!H', frame, at + 2)
+    flags_offset, = struct.unpack_from('!H', frame, at + 6)
+    if flags_offset & _MORE_FRAGMENTS_OR_OFFSET or total > len(frame) - at or total < ihl + _UDP.size:
+        return None
+    sport, dport, length, _ = _UDP.unpack_from(frame, at + ihl)
+    if length < _UDP.size or length > total - ihl:
+        return None
+    start = at + ihl + _UDP.size
+    return Datagram(mac_to_str(src_mac), ipaddress.IPv4Address(frame[at + 12:at + 16]),
+                    ipaddress.IPv4Address(frame[at + 16:at + 20]), sport, dport,
+                    bytes(frame[start:start + length - _UDP.size]))

@@ -1,0 +1,32 @@
+"""The DNS benchmark's pure parts: its queries are real queries, its topology is valid and
+answers the names it asks, and its summary compares the sides."""
+import dns.message
+import yaml
+
+from bench.dns import DOMAIN, Run, name_ip, query_wire, summary, topology
+from controller.services.dns_zone import Zones, answer
+from controller.topology import validate_text
+
+
+def test_the_bench_query_is_an_a_query_dnspython_reads():
+    query = dns.message.from_wire(query_wire(4242, f'vm7.{DOMAIN}'))
+    assert query.id == 4242 and str(query.question[0]) == f'vm7.{DOMAIN}. IN A'
+
+
+def test_the_bench_topology_is_valid_and_its_dns_interface_answers_every_name_asked():
+    text = yaml.safe_dump(topology(0x77, 300, 'c-p', 'd-p'))
+    zone = Zones(validate_text(text, 'bench.yml')).get('bench')
+    for i in (0, 249, 250, 299):
+        response = dns.message.from_wire(answer(zone, query_wire(1, f'vm{i}.{DOMAIN}')).wire)
+        assert [r.to_text() for r in response.answer[0]] == [name_ip(i)]
+
+
+def test_the_summary_takes_medians_and_compares_each_of_ours_with_dnsmasq():
+    runs = [Run('dnsmasq', answered=1000, seconds=1.0, latencies=[0.001] * 10),
+            Run('dnsmasq', answered=3000, seconds=1.0, latencies=[0.001] * 10),
+            Run('ours', answered=500, seconds=1.0, latencies=[0.002] * 10),
+            Run('ours', answered=1500, seconds=1.0, latencies=[0.002] * 10)]
+    s = summary(runs)
+    assert s['dnsmasq']['qps'] == 2000 and s['ours']['qps'] == 1000
+    assert s['ours']['ratio'] == 0.5 and 'unmetered' not in s
+    assert (s['ours']['qps_min'], s['ours']['qps_max']) == (500, 1500)
