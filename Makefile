@@ -15,7 +15,7 @@ demo-hosts: setup
 	$(PY) -m lab.demo.hosts topologies/weave3.yml
 
 test: setup check
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q --durations=15 tests
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit
@@ -23,7 +23,8 @@ unit: setup
 integration: setup
 	$(VENV)/bin/pytest -q tests/integration
 
-bench: bench-dataplane bench-dhcp bench-scale bench-fabric-dataplane bench-fabric-control
+bench: bench-dataplane bench-dhcp bench-scale bench-fabric-dataplane bench-fabric-control \
+	bench-store bench-api bench-failover bench-trace bench-drops bench-dns bench-nat bench-sg
 
 bench-dataplane: setup
 	$(PY) -m bench.dataplane

@@ -27,14 +27,13 @@ target), 2 when the setup does not work.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any, Dict, List
+from typing import List
 
 import yaml
 
-from bench.common import Say, SetupError, cannot_run, progress_printer
-from bench.stats import alternating, fmt, median, ratio, spread
+from bench import iperf_sides
+from bench.common import Say, SetupError
 from lab import Lab, NetlabError, free_tcp_port, iperf3_tcp, ofctl, wait_for
 
 SIDES = ('plain', 'groups', '2 rules')
@@ -126,59 +125,26 @@ class Bench:
         self.say(f'groups: {RULES} rules in {GROUPS} groups, {installed} commit flows; port 9 refused')
 
     def measure(self) -> dict:
-        runs: dict = {side: [] for side in SIDES}
-        host = {'plain': 'plain', 'groups': 'groups', '2 rules': 'one'}
-        for k, side in alternating(SIDES, self.args.rounds, mirrored=True):
-            rate = iperf3_tcp(self.hosts['client'], self.hosts[host[side]], SERVER_OF[side],
-                              seconds=self.args.seconds, omit=1)
-            runs[side].append(rate)
-            self.say(f'  round {k + 1} {side}: {rate:.3f} Gbit/s')
-        return runs
+        return iperf_sides.measure(SIDES, self.args.rounds, self.run_one, self.say)
+
+    def run_one(self, side: str) -> float:
+        host = {'plain': 'plain', 'groups': 'groups', '2 rules': 'one'}[side]
+        return iperf3_tcp(self.hosts['client'], self.hosts[host], SERVER_OF[side],
+                          seconds=self.args.seconds, omit=1)
 
 
 def summary(runs: dict) -> dict:
-    base = median(runs['plain'])
-    rows: List[Dict[str, Any]] = []
-    for side in SIDES:
-        mid = median(runs[side])
-        rows.append({'side': side, 'median_gbps': mid, 'spread': round(spread(runs[side]), 3),
-                     'runs_gbps': [round(r, 3) for r in runs[side]],
-                     'ratio': None if side == 'plain' else ratio(mid, base)})
+    rows = iperf_sides.rows(runs, SIDES, 'plain')
     meets = rows[1]['ratio'] is not None and rows[1]['ratio'] >= TARGET     # groups / plain
     return {'rows': rows, 'rules': RULES, 'target': TARGET, 'meets_target': meets}
 
 
 def table(result: dict) -> str:
-    lines = [f"{'side':<8} {'median Gbit/s':>14} {'ratio':>7} {'spread':>7}  runs (Gbit/s)"]
-    for r in result['rows']:
-        lines.append(f"{r['side']:<8} {fmt(r['median_gbps'], '.3f', 14)} {fmt(r['ratio'], '.3f', 7)} "
-                     f"{fmt(r['spread'], '.2f', 7)}  {' '.join(f'{x:.2f}' for x in r['runs_gbps'])}")
-    lines.append(f"target: {result['rules']} rules / no groups >= {TARGET:.2f}: "
-                 f"{'met' if result['meets_target'] else 'MISSED'}")
-    return '\n'.join(lines)
+    return iperf_sides.table(result, f"{result['rules']} rules / no groups >= {TARGET:.2f}")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog='python -m bench.security_groups',
-                                description=__doc__.split('\n\n')[0])
-    p.add_argument('--rounds', type=int, default=5, help='alternating rounds (default 5)')
-    p.add_argument('--seconds', type=int, default=4, help='iperf3 seconds per run (default 4)')
-    p.add_argument('--json', action='store_true', help='print the result as JSON')
-    p.add_argument('--strict', action='store_true', help='exit 1 when the ratio misses the target')
-    args = p.parse_args(argv)
-    if cannot_run(p.prog):
-        return 2
-    say = progress_printer(args.json)
-    with Lab() as lab:
-        bench = Bench(lab, args, say)
-        try:
-            bench.setup()
-        except SetupError as exc:
-            print(f'{p.prog}: setup failed: {exc}', file=sys.stderr)
-            return 2
-        result = summary(bench.measure())
-    print(json.dumps(result, indent=2) if args.json else table(result))
-    return 1 if args.strict and not result['meets_target'] else 0
+    return iperf_sides.main('python -m bench.security_groups', __doc__, Bench, summary, table, argv)
 
 
 if __name__ == '__main__':

@@ -57,6 +57,8 @@ class PrerequisiteError(AssertionError):
 
 _CT_FIELDS = ('ct_state', 'ct_zone', 'ct_mark', 'ct_label')
 _MAX_RECIRCULATIONS = 16
+# Translations of a ct(nat) without recirculation: applied to what is output only.
+_PENDING = '_nat_pending'
 
 
 def check_prerequisites(f: Flow) -> None:
@@ -151,8 +153,14 @@ class FakeSwitch:
                 tracked = self.conntrack.execute(a, pkt)
                 if a.table is not None and recirculations is not None:
                     recirculations.append((a.table, tracked))
-                else:                          # no recirculation: NAT applies, ct_* stay unseen
-                    pkt.update({k: v for k, v in tracked.items() if k not in _CT_FIELDS})
+                else:
+                    # No recirculation: as in OVS, the NAT changes the packet
+                    # that leaves, but later tables still match the fields as
+                    # they were (and ct_* stay unseen).
+                    changed = {k: v for k, v in tracked.items()
+                               if k not in _CT_FIELDS and pkt.get(k) != v}
+                    if changed:
+                        pkt[_PENDING] = {**pkt.get(_PENDING, {}), **changed}
                 continue
             if isinstance(a, CtClear):
                 for name in _CT_FIELDS:
@@ -160,6 +168,7 @@ class FakeSwitch:
                 continue
             if isinstance(a, SetField):
                 pkt[a.field] = a.value
+                pkt.get(_PENDING, {}).pop(a.field, None)
             elif isinstance(a, Move):
                 pkt[a.dst] = pkt[a.src]
             elif isinstance(a, Output):
@@ -174,10 +183,12 @@ class FakeSwitch:
 
     @staticmethod
     def _output(port, pkt, out):
+        sent = {k: v for k, v in pkt.items() if k != _PENDING}
+        sent.update(pkt.get(_PENDING, {}))     # a NAT not recirculated applies on the way out
         if port == OFPP_IN_PORT:
-            out.append((pkt['in_port'], dict(pkt)))
+            out.append((pkt['in_port'], sent))
         elif port != pkt['in_port']:           # OpenFlow never hairpins implicitly
-            out.append((port, dict(pkt)))
+            out.append((port, sent))
 
 
 def ports_of(outputs) -> List[int]:

@@ -17,6 +17,11 @@ masked ct_state match: the named bits set (1) or clear (0), others ignored.
     Ct(commit=True, zone=0x8001, nat=Nat('src', '10.0.10.100'))      # SNAT on commit
     Ct(zone=0x8001, table=26, nat=Nat())                              # un-NAT on lookup
 
+A nat without recirculation (no `table=`) changes the packet that leaves
+the switch, but the tables after it still match the old addresses (OVS
+translates in the datapath, not in the OpenFlow lookup; ofsim does the
+same): recirculate when a later table must see the translation.
+
 OVS refuses a flow with ct() unless it matches eth_type IPv4 or IPv6, and a
 nat with IPv4 addresses unless it matches IPv4; ofsim checks both, as it
 checks match prerequisites.

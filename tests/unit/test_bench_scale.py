@@ -12,8 +12,9 @@ from bench.scale.switch import meter_lines
 CPU = {'wall_s': 1.0, 'controller_cpu_s': 0.25, 'machine_busy': 0.5, 'steal': 0.0, 'cpus': 2}
 
 
-def install(wall_s, applied_ms=40.0, problems=()):
-    return {'wall_s': wall_s, 'applied_ms': applied_ms, 'flow_mods': 1112, 'cpu': CPU,
+def install(wall_s, applied_ms=40.0, problems=(), confirmed_s=None):
+    return {'wall_s': wall_s, 'confirmed_s': wall_s - 0.05 if confirmed_s is None else confirmed_s,
+            'applied_ms': applied_ms, 'flow_mods': 1112, 'cpu': CPU,
             'split_s': {'read_back': 0.01, 'compile_plan': None, 'build_send': 0.02},
             'problems': list(problems)}
 
@@ -144,9 +145,18 @@ def test_ports_are_removed_in_batches_that_keep_ovs_vswitchd_responsive():
 def test_a_summary_compares_median_install_time_with_the_chosen_ovs_ofctl_version(results):
     small = results[0]
     assert small['install']['wall_s'] == 0.3
+    assert small['install']['confirmed_s'] == pytest.approx(0.25)
     assert small['ofctl']['flows_s'] == 0.1                    # OpenFlow13's 0.5 s is left out
-    assert small['ratio'] == pytest.approx(0.1 / 0.3)
+    assert small['ratio'] == pytest.approx(0.1 / 0.25)         # both end at the confirmed commit
+    assert small['ratio_visible'] == pytest.approx(0.1 / 0.3)
     assert small['ofctl']['identical_to_ours'] is True
+
+
+def test_a_round_from_before_the_confirmed_time_was_kept_compares_on_visible():
+    old = install(0.4)
+    del old['confirmed_s']
+    r = summarise(1000, [old], [ofctl(0.2)], [], 'OpenFlow14')
+    assert r['ratio'] == pytest.approx(0.5) == r['ratio_visible']
 
 
 def test_a_summary_reports_the_edits_that_add_and_the_slowest_of_all(results):
@@ -181,14 +191,15 @@ def test_the_table_has_one_row_per_size_and_stars_what_ran_once(results):
     lines = table(results).splitlines()
 
     assert lines[0] == (' size | interfaces |  flows | compile ms | validate ms | install s (ours) | '
-                        'flows/s ours | flows/s ovs-ofctl bundle | ratio | edit flow-mods | '
+                        'visible s | flows/s ours | flows/s ovs-ofctl bundle | ratio | edit flow-mods | '
                         'edit applied ms | edit visible ms')
     assert set(lines[1]) == {'-', '+'} and len(lines[1]) == len(lines[0])
     assert [c.strip() for c in lines[2].split('|')] == [
-        '1000', '1020', '10000', '44', '20', '0.30', '33333', '100000', '0.33', '12', '2.0', '170']
+        '1000', '1020', '10000', '44', '20', '0.25', '0.30', '40000', '100000', '0.40', '12', '2.0',
+        '170']
     assert [c.strip() for c in lines[3].split('|')] == [
-        '10000', '10200', '100000', '44*', '20*', '2.50*', '40000*', '66667*', '0.60*', '12*',
-        '5.5*', '170*']
+        '10000', '10200', '100000', '44*', '20*', '2.45*', '2.50*', '40816*', '66667*', '0.61*',
+        '12*', '5.5*', '170*']
 
 
 def test_a_size_without_a_switch_shows_dashes(results):
@@ -196,7 +207,7 @@ def test_a_size_without_a_switch_shows_dashes(results):
             'validate_ms': {'median': 2.0, 'runs': [2.0, 2.0]},
             'compile_ms': {'median': 3.0, 'runs': [3.0, 3.0]}}
     row = table([pure]).splitlines()[2]
-    assert [c.strip() for c in row.split('|')][5:] == ['-'] * 7
+    assert [c.strip() for c in row.split('|')][5:] == ['-'] * 8
 
 
 def test_the_notes_count_the_runs_and_split_the_first_install(results):
@@ -205,7 +216,8 @@ def test_the_notes_count_the_runs_and_split_the_first_install(results):
     assert lines[0] == ('medians; * = a single run. Runs: 1000: validate 5, compile 5, install 3, '
                         'ovs-ofctl 3, edits 3 (table: adds only); 10000: validate 1, compile 1, '
                         'install 1, ovs-ofctl 1, edits 1 (table: adds only)')
-    assert lines[1] == ('1000: ours = connection -> all flows visible; controller "applied in" 40 ms '
+    assert lines[1] == ('1000: ours = connection -> the switch confirmed the commit (visible s: -> all '
+                        'flows in a dump, ratio 0.33 on that); controller "applied in" 40 ms '
                         '(1112 flow-mods); first install split: read_back 0.01 s, build_send 0.02 s; '
                         'controller CPU 0.25 s of 1.00 s, machine 50% busy (2 CPUs)')
     assert lines[3] == ('1000: ovs-ofctl -O OpenFlow14 --bundle add-flows 0.10 s; identical to ours: '

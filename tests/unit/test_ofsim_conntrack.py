@@ -149,3 +149,16 @@ def test_a_recirculation_loop_is_caught():
     sw = FakeSwitch([flow(0, 1, actions=[Ct(zone=1, table=0)], eth_type=IP)])
     with pytest.raises(AssertionError, match='recirculating'):
         sw.run(tcp(A, B, 1, 2))
+
+
+def test_a_nat_without_recirculation_changes_what_leaves_but_not_what_later_tables_match():
+    # As OVS does: ct(commit,nat) then goto_table translates the packet in
+    # the datapath, but the next table is looked up on the old addresses.
+    sw = FakeSwitch([
+        flow(0, 1, actions=[Ct(commit=True, zone=7, nat=Nat('dst', B))], goto=1, eth_type=IP),
+        flow(1, 5, actions=[Output(2)], eth_type=IP, ipv4_dst=X),
+        flow(1, 4, actions=[Output(3)], eth_type=IP, ipv4_dst=B),
+    ])
+    (port, out), = sw.run(tcp(A, X, 1000, 80))
+    assert port == 2 and out['ipv4_dst'] == B
+    assert '_nat_pending' not in out
