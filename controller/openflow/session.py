@@ -16,17 +16,23 @@ every sync is `compile -> plan_changes -> send`, and `installed` follows.
 """
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional
 
 from controller.openflow import readback, wire
 from controller.openflow.firstinstall import FirstInstall
 from controller.openflow.observer import SessionObserver
 from controller.openflow.reconcile import Installed, Plan, plan_changes
+from controller.openflow.session_records import (
+    Change,
+    ReadBack,
+    StagedBundle,
+    State,
+    SyncRecord,
+    port_name,
+)
 from controller.pipeline import Compiler, DesiredState
 from controller.pipeline.compiler import collector_paused
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_LOCAL, Flow
@@ -38,58 +44,6 @@ OUR_GROUP_IDS = range(1, 1 << 24)
 OUR_METER_IDS = range(1, 0xffff0000)
 BUNDLE_FLAGS = 0x3             # ONF_BF_ATOMIC | ONF_BF_ORDERED
 MAX_REREADS = 3                # re-reads after refused changes before giving up
-
-
-class State(enum.Enum):
-    READING = 'reading'        # waiting for what the switch has
-    READY = 'ready'            # `installed` is what the switch has (or will, once confirmed)
-    GAVE_UP = 'gave up'        # changes keep being refused; sync on, but no more re-reads
-    RETIRING = 'retiring'      # removing our flows from a switch that left the topology
-    RETIRED = 'retired'        # removal confirmed; the app may forget the session
-    CLOSED = 'closed'          # the connection is gone
-
-
-def port_name(port) -> str:
-    name = port.name
-    if isinstance(name, bytes):
-        name = name.split(b'\0', 1)[0].decode('utf-8', 'replace')
-    return name
-
-
-@dataclass
-class _StagedBundle:
-    bundle_id: int
-    add_xids: Set[int]
-    after: List[bytes]
-    refused: int = 0
-
-
-@dataclass
-class _Change:
-    started: float
-    reason: str
-    count: int
-    errors: int = 0
-    bundled: bool = False
-
-
-@dataclass(frozen=True)
-class SyncRecord:
-    """The last sync of a session, for operators: why, when (wall clock),
-    how long until the switch confirmed it, how many flow-mods, and whether
-    the switch took all of it."""
-    reason: str
-    at: float
-    seconds: float
-    flow_mods: int
-    ok: bool
-    started: float = 0.0      # monotonic
-
-
-@dataclass
-class _ReadBack:
-    awaiting: Set[str] = field(default_factory=lambda: {'flows', 'groups', 'meters'})
-    found: Installed = field(default_factory=Installed)
 
 
 class SwitchSession:
@@ -106,9 +60,9 @@ class SwitchSession:
         self.installed = Installed()
         self.state = State.READING
         self.rereads = 0
-        self._read = _ReadBack()
-        self._in_flight: Dict[int, _Change] = {}      # barrier xid -> change it confirms
-        self._staged: Dict[int, _StagedBundle] = {}   # check-barrier xid -> bundle to commit
+        self._read = ReadBack()
+        self._in_flight: Dict[int, Change] = {}      # barrier xid -> change it confirms
+        self._staged: Dict[int, StagedBundle] = {}   # check-barrier xid -> bundle to commit
         self._encoded: Dict[int, bytes] = {}          # cookie -> encoded flow-mod, reused
         self._bundle_ids = itertools.count(1)
         self.tunnel_port_missing = False
@@ -138,7 +92,7 @@ class SwitchSession:
         ofp, parser = self.dp.ofproto, self.dp.ofproto_parser
         self.read_reason = reason
         self._become(State.READING)
-        self._read = _ReadBack()
+        self._read = ReadBack()
         flows = parser.OFPFlowStatsRequest(self.dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
                                            ofp.OFPG_ANY, COOKIE_TAG, COOKIE_MASK,
                                            parser.OFPMatch())
@@ -218,7 +172,7 @@ class SwitchSession:
         if stream is not None and stream.started is not None:
             started = stream.started
             plan, xid = stream.finish(desired, self.installed)
-            self._staged[xid] = _StagedBundle(stream.bundle_id, stream.add_xids, stream.after)
+            self._staged[xid] = StagedBundle(stream.bundle_id, stream.add_xids, stream.after)
             if self.log.isEnabledFor(logging.DEBUG):
                 self._log_plan(plan)
         else:
@@ -228,7 +182,7 @@ class SwitchSession:
                 xid = self._send(plan)
                 self.installed.apply(plan)
         if plan:
-            self._in_flight[xid] = _Change(started, reason, len(plan), bundled=xid in self._staged)
+            self._in_flight[xid] = Change(started, reason, len(plan), bundled=xid in self._staged)
             self.observer.sent(self.name, len(plan.flow_adds) + len(plan.flow_deletes))
             self.log.info('%s: %s: %s (%d flow-mods%s)', self.label, reason, plan.summary(),
                           len(plan), ', one bundle' if self.use_bundles else '')
@@ -359,7 +313,7 @@ class SwitchSession:
         check = self._next_xid()
         wire.append(buf, wire.barrier(), check)
         self.dp.send(bytes(buf))
-        self._staged[check] = _StagedBundle(bid, xids, after)
+        self._staged[check] = StagedBundle(bid, xids, after)
         return check
 
     def _log_plan(self, plan: Plan) -> None:
@@ -392,7 +346,7 @@ class SwitchSession:
                           (time.monotonic() - change.started) * 1000, change.count)
             self._after_success()
 
-    def _record(self, change: _Change) -> None:
+    def _record(self, change: Change) -> None:
         took = time.monotonic() - change.started
         self.last_sync = SyncRecord(change.reason, time.time() - took, took, change.count,
                                     not change.errors, change.started)
@@ -420,7 +374,7 @@ class SwitchSession:
                            'succeeds', self.label)
             self._become(State.GAVE_UP)
 
-    def _finish_bundle(self, check_xid: int, staged: _StagedBundle) -> None:
+    def _finish_bundle(self, check_xid: int, staged: StagedBundle) -> None:
         buf = bytearray()
         if staged.refused:
             wire.append(buf, wire.bundle_ctrl(staged.bundle_id, wire.ONF_BCT_DISCARD_REQUEST,
