@@ -127,7 +127,7 @@ def replay_poll(peer: OpenFlowPeer, mode: str) -> dict:
         entries = peer.answers(lambda msg: None)
         counted = None
     else:
-        stats = DropStats(lambda: [NS(state=State.READY, dp=peer, dpid=1, name='br', ports={})])
+        stats = DropStats(lambda: [NS(state=State.READY, changing=False, dp=peer, dpid=1, name='br', ports={})])
         stats.request()
         entries = peer.answers(stats.on_reply)
         counted = sum(r['packets'] >= 0 for r in stats.counters.snapshot())

@@ -92,7 +92,7 @@ class DropStats:
         being programmed is skipped (its counters keep their last values):
         parsing its replies would take the event thread from the install,
         and scrapes would then slow the install they are watching."""
-        return [s for s in self._live() if not getattr(s, 'changing', False)]
+        return [s for s in self._live() if not s.changing]
 
     # -- asking ----------------------------------------------------------------
     def request(self) -> List[threading.Event]:

@@ -47,7 +47,7 @@ class FakeDatapath:
 def fake_session(name='br0', dpid=1):
     state = compile_datapath(overlapping(), name, ALL_PORTS)
     installed = Installed(flows={c: f.key for c, f in state.flows.items()})
-    return NS(name=name, dpid=dpid, state=State.READY, installed=installed, ports=dict(ALL_PORTS),
+    return NS(name=name, dpid=dpid, state=State.READY, changing=False, installed=installed, ports=dict(ALL_PORTS),
               dp=FakeDatapath(dpid, ALL_PORTS)), state
 
 
