@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from controller.cli.problems import print_problems
 from controller.cli.storeopts import PROBLEM, add_store_argument, open_store, run_guarded, write_document
 from controller.topology import TopologyError
 from controller.topology.incremental import Revalidator
@@ -38,8 +39,7 @@ def run(args, out: TextIO) -> int:
         text = read_text(args.file)
         new = revalidator.load(text)
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
         return PROBLEM
     return write_document(store, text, new, out, args.expect_revision, args.dry_run,
                           revalidator=revalidator)

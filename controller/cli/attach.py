@@ -26,6 +26,7 @@ from controller.cli.attach_plan import (
     record,
 )
 from controller.cli.ovscmd import NETDEV
+from controller.cli.problems import print_problems
 from controller.cli.system import Failed, Netns
 from controller.options import topology_path
 from controller.topology import Topology, TopologyError, load_topology
@@ -84,8 +85,7 @@ def run(args, out: TextIO) -> int:
         attach(spec, Target(kind, value), out)
         return 0
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
     except (AttachError, Failed) as exc:
         print(f'vnetctl attach: {exc}', file=out)
     return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from controller.cli.problems import print_problems
 from controller.topology import Topology, TopologyError, load_topology
 
 EXAMPLE = '''example:
@@ -28,8 +29,7 @@ def run(args, out: TextIO) -> int:
             topology = load_topology(path)
         except TopologyError as exc:
             failed = True
-            for problem in exc.problems:
-                print(problem, file=out)
+            print_problems(exc, out)
         else:
             print(f'{path}: ok — {summary(topology)}', file=out)
     return 1 if failed else 0

@@ -6,6 +6,7 @@ from typing import TextIO
 
 from controller.cli import system
 from controller.cli.attach_plan import ATTACH, INTERFACE, AttachError, external_ids, unknown_interface
+from controller.cli.problems import print_problems
 from controller.cli.system import Failed
 from controller.options import topology_path
 from controller.topology import TopologyError, load_topology
@@ -47,8 +48,7 @@ def run(args, out: TextIO) -> int:
             print(f'{args.interface}: detached (removed port {port} and its veth)', file=out)
         return 0
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
     except (AttachError, Failed) as exc:
         print(f'vnetctl detach: {exc}', file=out)
     return 1

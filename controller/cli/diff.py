@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import List, TextIO
 
+from controller.cli.problems import print_problems
 from controller.explain.changes import (
     DatapathChanges,
     Disruption,
@@ -47,8 +48,7 @@ def run(args, out: TextIO) -> int:
     try:
         old, new = load_located(args.old), load_located(args.new)
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
         return 2
     content = describe(old.topology, new.topology)
     print(f'{args.old} -> {args.new}: {content}', file=out)

@@ -7,6 +7,7 @@ from typing import TextIO
 
 import graphviz
 
+from controller.cli.problems import print_problems
 from controller.explain.drawing import draw
 from controller.topology import TopologyError, load_topology
 
@@ -45,8 +46,7 @@ def run(args, out: TextIO) -> int:
     try:
         topology = load_topology(args.topology)
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
         return 1
     graph = draw(topology, collapse=max(1, args.collapse))
     try:

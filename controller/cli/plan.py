@@ -6,6 +6,7 @@ import os
 from typing import List, TextIO
 
 from controller.cli.diff import render_disruptions
+from controller.cli.problems import print_problems
 from controller.cli.trace import add_ovs_option, ovs_of
 from controller.explain.changes import disruptions
 from controller.explain.live import LiveChanges, LiveError, live_changes
@@ -52,8 +53,7 @@ def run(args, out: TextIO) -> int:
     try:
         new = load_located(args.new)
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
         return 2
     running_path = args.against or os.environ.get('VNET_TOPOLOGY') or DEFAULT_TOPOLOGY
     running = _running(running_path, explicit=args.against is not None, out=out)
@@ -84,8 +84,7 @@ def _running(path: str, explicit: bool, out: TextIO):
         return load_located(path)
     except TopologyError as exc:
         if explicit:
-            for problem in exc.problems:
-                print(problem, file=out)
+            print_problems(exc, out)
             return False
         print(f'(no disruptive-edit check: {exc.problems[0]})', file=out)
         return None

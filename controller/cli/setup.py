@@ -7,6 +7,7 @@ from typing import TextIO
 
 from controller.cli import ovscmd, system
 from controller.cli.ovscmd import DEFAULT_CONTROLLER, NETDEV, SYSTEM, BridgeSpec, Current, SetupError
+from controller.cli.problems import print_problems
 from controller.cli.system import Failed
 from controller.options import topology_path
 from controller.topology import TopologyError, load_topology
@@ -50,8 +51,7 @@ def run(args, out: TextIO) -> int:
             return 0
         return apply(spec, out)
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
     except (SetupError, Failed) as exc:
         print(f'vnetctl setup: {exc}', file=out)
     return 1

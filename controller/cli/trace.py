@@ -5,6 +5,7 @@ import argparse
 import os
 from typing import Dict, List, TextIO
 
+from controller.cli.problems import print_problems
 from controller.explain.live import LiveError, LiveTracer, Ovs
 from controller.explain.packet import ICMP, NoRoute, ProbeError, Request, build
 from controller.explain.source import load_located
@@ -94,8 +95,7 @@ def run(args, out: TextIO) -> int:
         tracer = LiveTracer(located, where) if args.live else Walker.for_probe(located, probe)
         trace = tracer.trace(probe)
     except TopologyError as exc:
-        for problem in exc.problems:
-            print(problem, file=out)
+        print_problems(exc, out)
         return 2
     except (ProbeError, LiveError) as exc:
         print(f'vnetctl trace: {exc}', file=out)
