@@ -1,29 +1,13 @@
 """vnetctl diff: the flow changes of an edit per datapath, and the disruptive edits."""
-import contextlib
-import io
 from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.explain.changes import disruptions, flow_changes
 from controller.explain.ports import numbered
 from controller.explain.source import load_located
 from controller.pipeline import compile_datapath
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
-def vnetctl(*args):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main([str(a) for a in args])
-    return status, out.getvalue()
+from tests.unit.cli_run import REPO, in_repo, vnetctl  # noqa: F401 (in_repo: autouse)
 
 
 def edited(tmp_path, name, *replacements):

@@ -1,30 +1,13 @@
 """vnetctl graph: datapaths as boxes of interfaces, networks in colours,
 route links as routers, tunnels between datapaths."""
-import contextlib
-import io
 import re
-from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.explain.drawing import PALETTE, draw, tunnels
 from controller.topology import SIMULATED, load_topology, validate_text
 from lab import topogen
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
-def vnetctl(*args):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main([str(a) for a in args])
-    return status, out.getvalue()
+from tests.unit.cli_run import REPO, in_repo, vnetctl  # noqa: F401 (in_repo: autouse)
 
 
 def clusters(source):

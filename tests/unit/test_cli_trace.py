@@ -1,11 +1,7 @@
 """vnetctl trace offline: the example topologies through the table simulator."""
-import contextlib
-import io
-from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.explain.live import LiveError, LiveTracer, flow_spec, parse_trace
 from controller.explain.packet import NoRoute, Request, build
 from controller.explain.source import load_located
@@ -14,14 +10,9 @@ from controller.pipeline.flows import OFPP_CONTROLLER
 from controller.pipeline.punt import Reason
 from controller.topology import SIMULATED
 from lab import topogen
+from tests.unit.cli_run import REPO, in_repo, vnetctl  # noqa: F401 (in_repo: autouse)
 
-REPO = Path(__file__).resolve().parents[2]
 TOPOLOGIES = REPO / 'topologies'
-
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
 
 
 def located(name):
@@ -39,13 +30,6 @@ def line_of(name, text, after=None):
     lines = (TOPOLOGIES / name).read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if after in line) if after else 0
     return next(i for i, line in enumerate(lines) if i >= start and text in line) + 1
-
-
-def vnetctl(*args):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main([str(a) for a in args])
-    return status, out.getvalue()
 
 
 # -- verdicts -------------------------------------------------------------------------

@@ -1,16 +1,7 @@
 """vnetctl trace --dns: a query to the network's dns interface, traced to the controller."""
-import contextlib
-import io
 
-from controller.cli import main
+from tests.unit.cli_run import vnetctl
 from tests.unit.test_dns_service import TOPOLOGY
-
-
-def vnetctl(*args):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main([str(a) for a in args])
-    return status, out.getvalue()
 
 
 def test_a_dns_query_is_traced_to_the_controller_with_its_punt_reason_and_the_dns_interface(tmp_path):
