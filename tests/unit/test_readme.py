@@ -1,5 +1,6 @@
 """The README describes the code as it is: the pipeline table matches the
-stage list row for row (both ways), and the layout table matches the tree."""
+stage list row for row (both ways), the layout table matches the tree, and
+the topology format's example is a topology the controller accepts."""
 import re
 from pathlib import Path
 
@@ -54,3 +55,13 @@ def test_every_package_of_the_controller_and_the_lab_is_in_the_layout_table():
                 for top in ('controller', 'lab', 'bench') for p in ROOT.glob(f'{top}/**/__init__.py')
                 if p.parent != ROOT / 'controller']   # its modules have rows of their own
     assert sorted(p for p in packages if p not in listed) == []
+
+
+def test_the_topology_format_example_is_a_valid_topology_using_every_top_level_section():
+    from controller.topology import validate_text
+    text = README.read_text()
+    section = text[text.index('## Topology file (version 1)'):]
+    example = re.search(r'```yaml\n(.*?)```', section, re.S).group(1)
+    topology = validate_text(example, 'README.md (topology format)')
+    assert topology.datapaths and topology.networks and topology.interfaces
+    assert topology.route_links and topology.security_groups
