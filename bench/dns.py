@@ -7,14 +7,18 @@ One bridge run by the controller, one network (`bench.internal`) with
 `--names` interfaces, a dns interface, a client namespace and a dnsmasq
 namespace, both vifs of the network.  dnsmasq (`--host-record` for every
 NAME.bench.internal: the same names and addresses) is reached through our
-pipeline in the datapath; our answers take the punt to the controller and
-a packet-out.  The same client, in the same namespace, asks both: A queries
-for random names with `--concurrency` in flight for `--duration` seconds;
+pipeline in the datapath; our queries go to the bridge's service port and
+the controller answers them through its socket there
+(controller.pipeline.service_port; `--packet-ins`: a bridge without the
+port, so they take the punt to the controller and a packet-out).  The same
+client, in the same namespace, asks both: A queries for random names with
+`--concurrency` in flight for `--duration` seconds;
 the sides alternate (mirrored rounds) so drifting load hits both alike.
 Reported per side: answered queries/s and p50/p99 latency, medians over
 the rounds with the spread (min-max); queries unanswered after 1 s count
-as lost.  The network's DNS meter (pipeline/dns.py) applies to ours; the
-side `unmetered` is ours with that meter raised on the switch for its runs
+as lost.  The network's DNS meter (pipeline/dns.py; a flood cap on the
+service port, the packet-in budget without it) applies to ours; the side
+`unmetered` is ours with that meter raised on the switch for its runs
 (ovs-ofctl mod-meter, put back after), to show what the controller itself
 takes (`--sides` chooses).
 """
@@ -35,7 +39,13 @@ import yaml
 
 from bench.common import cannot_run, progress_printer
 from bench.stats import alternating, fmt, median, percentile, proc_cpu_s, ratio
-from controller.pipeline.dns import DNS_BURST, DNS_RATE_PPS, dns_meter
+from controller.pipeline.dns import (
+    DNS_BURST,
+    DNS_RATE_PPS,
+    DNS_SERVICE_PORT_BURST,
+    DNS_SERVICE_PORT_RATE_PPS,
+    dns_meter,
+)
 from controller.topology.validate import default_vni
 from lab import Lab, free_tcp_port
 from lab.netns import in_netns
@@ -138,12 +148,15 @@ def load(side: str, server: str, names: List[str], concurrency: int, duration: f
 
 
 class Bench:
-    def __init__(self, lab: Lab, names: int, say):
+    def __init__(self, lab: Lab, names: int, say, service_port: bool = True):
         self.lab, self.say = lab, say
         self.names = [f'vm{i}.{DOMAIN}' for i in range(names)]
         dpid = random.randrange(0x7700000000, 0x77ffffffff)
         port = free_tcp_port()
-        self.bridge = lab.bridge('dnsb', dpid, controller_port=port)
+        self.bridge = lab.bridge('dnsb', dpid, controller_port=port, service_port=service_port)
+        # the meter the controller installs, put back after an unmetered run
+        self.meter = ((DNS_SERVICE_PORT_RATE_PPS, DNS_SERVICE_PORT_BURST) if service_port
+                      else (DNS_RATE_PPS, DNS_BURST))
         client_port, dnsmasq_port = lab.ifname('dnc'), lab.ifname('dnd')
         doc = topology(dpid, names, client_port, dnsmasq_port)
         self.vni = default_vni('bench')
@@ -183,7 +196,7 @@ class Bench:
         finally:
             after = proc_cpu_s(self.ctl.pid), proc_cpu_s(vswitchd_pid())
             if side == 'unmetered':
-                self.set_meter(DNS_RATE_PPS, DNS_BURST)
+                self.set_meter(*self.meter)
         run.controller_cpu, run.vswitchd_cpu = (b - a if a is not None and b is not None else None
                                                 for a, b in zip(before, after))
         return run
@@ -231,7 +244,8 @@ def summary(runs: List[Run]) -> dict:
 
 def table(s: dict, args) -> str:
     lines = [f'DNS, {args.concurrency} queries in flight, {args.rounds} rounds of {args.duration:g} s '
-             f'per side, {args.names} names',
+             f'per side, {args.names} names; ours '
+             + ('by packet-ins' if getattr(args, 'packet_ins', False) else 'through the service port'),
              f'{"side":<8} {"queries/s":>10} {"(min-max)":>15} {"p50 ms":>7} {"p99 ms":>7} {"lost":>5}']
     for side in SIDES:
         if side not in s:
@@ -254,13 +268,15 @@ def main(argv=None) -> int:
     ap.add_argument('--concurrency', type=int, default=16, metavar='C')
     ap.add_argument('--names', type=int, default=100, metavar='N')
     ap.add_argument('--sides', default=','.join(SIDES), help=f'some of {",".join(SIDES)}')
+    ap.add_argument('--packet-ins', action='store_true',
+                    help='no service port on the bridge: ours answers by packet-in/packet-out')
     ap.add_argument('--json', action='store_true')
     args = ap.parse_args(argv)
     if cannot_run('bench.dns'):
         return 2
     say = progress_printer(args.json)
     with Lab() as lab:
-        bench = Bench(lab, args.names, say)
+        bench = Bench(lab, args.names, say, service_port=not args.packet_ins)
         bench.ready()
         runs = []
         sides = [s for s in args.sides.split(',') if s]

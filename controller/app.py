@@ -27,7 +27,8 @@ from controller.openflow.session import State, SwitchSession
 from controller.pipeline import Compiler
 from controller.pipeline.punt import REASON_REG
 from controller.services import PacketIn, build_registry
-from controller.services.actions import InstallFlow, SendFrame
+from controller.services.actions import Action, InstallFlow, SendFrame
+from controller.services.service_port import ServicePorts
 from controller.topology import Topology, TopologyError
 from controller.topology.diff import affected_datapaths, describe
 from controller.watch import POLL_SECONDS
@@ -80,6 +81,8 @@ class VnetApp(app_manager.OSKenApp):
             pass
         self.services = build_registry(LOG, lambda dpid, port, frame: self.send_event(
             self.name, EventSendFrame(dpid, port, frame)))
+        # DHCP and DNS answered on bridges' service ports, each by a thread of its own
+        self.service_ports = ServicePorts(self.services, lambda: self.topology, self._later, LOG)
         # several controllers: leader election and OpenFlow roles (None: the only one)
         self.failover = ha.Failover.configure(
             self.CONF.election, self.topology_path, self.CONF.election_ttl,
@@ -107,6 +110,7 @@ class VnetApp(app_manager.OSKenApp):
         return thread
 
     def stop(self):
+        self.service_ports.close_all()
         if self.failover is not None:
             self.failover.stop()
         if self.api is not None:
@@ -157,6 +161,7 @@ class VnetApp(app_manager.OSKenApp):
             if conf is None:
                 LOG.info('%s: no longer in the topology; removing our flows', session.label)
                 del self.sessions[dpid]
+                self.service_ports.close(dpid)
                 session.retire(reason)
                 self._forget_if_retired(session)
                 continue
@@ -191,6 +196,8 @@ class VnetApp(app_manager.OSKenApp):
                 session = table.get(dp.id)
                 if session is not None and session.dp is dp:
                     del table[dp.id]
+                    if self.service_ports.open.get(dp.id) is not None and table is self.sessions:
+                        self.service_ports.close(dp.id)
                     session.closed()
                     self.history.disconnected(dp.id)
                     LOG.info('%s: disconnected', session.label)
@@ -207,6 +214,7 @@ class VnetApp(app_manager.OSKenApp):
                                 compiler=self.compiler, observer=metrics.SESSIONS)
         self.sessions[dp.id] = session
         LOG.info('%s: connected with %d ports', session.label, len(session.ports))
+        self.service_ports.update(session)
         if self.failover is not None:
             self.failover.keeper.adopt(session)       # the role request goes before the reads
         session.start_reading()
@@ -236,6 +244,7 @@ class VnetApp(app_manager.OSKenApp):
         ofp = ev.msg.datapath.ofproto
         deleted = ev.msg.reason == ofp.OFPPR_DELETE
         session.port_changed(ev.msg.desc, deleted)
+        self.service_ports.update(session)
         what = 'deleted' if deleted else 'added' if ev.msg.reason == ofp.OFPPR_ADD else 'modified'
         metrics.port_changed(session.name, what)
         session.sync(self.topology, f'port {what}')
@@ -284,6 +293,13 @@ class VnetApp(app_manager.OSKenApp):
         session = self._session(ev.msg)
         if session and self.failover is not None:
             self.failover.keeper.on_reply(session, ev.msg)
+
+    def _later(self, dpid: int, action: Action) -> None:
+        """What a service port's thread leaves to the event thread."""
+        if isinstance(action, SendFrame):
+            self.send_event(self.name, EventSendFrame(dpid, action.port, action.frame))
+        else:
+            LOG.warning('%#x: a service asked for %r from a service port; ignored', dpid, action)
 
     @set_ev_cls(EventSendFrame)
     def _send_frame(self, ev):

@@ -204,15 +204,16 @@ class Lab:
 
     # -- bridges -----------------------------------------------------------
     def bridge(self, name: str, dpid: int, controller_port: Optional[int] = None,
-               max_backoff_ms: int = 1000) -> Bridge:
+               max_backoff_ms: int = 1000, service_port: bool = True) -> Bridge:
         """An OVS bridge ``<prefix><name>`` for the controller.
 
         datapath_type=netdev, fail_mode=secure, protocols=OpenFlow13,
-        datapath-id = ``dpid`` (16 hex digits), in-band control disabled, and
+        datapath-id = ``dpid`` (16 hex digits), in-band control disabled,
         with ``controller_port`` an out-of-band controller
-        tcp:127.0.0.1:PORT (see ovs.bridge_args).
+        tcp:127.0.0.1:PORT, and its service port as `vnetctl setup` adds it
+        (``service_port=False``: DHCP and DNS by packet-ins; see ovs.bridge_args).
         """
-        return self._add_bridge(name, int(dpid), controller_port, max_backoff_ms)
+        return self._add_bridge(name, int(dpid), controller_port, max_backoff_ms, service_port)
 
     def normal_bridge(self, name: str) -> Bridge:
         """A standalone bridge ``<prefix><name>`` with one flow,
@@ -223,15 +224,15 @@ class Lab:
         return b
 
     def _add_bridge(self, name: str, dpid: Optional[int], port: Optional[int],
-                    max_backoff_ms: int = 1000) -> Bridge:
+                    max_backoff_ms: int = 1000, service_port: bool = False) -> Bridge:
         self._need_started()
         br = self.ifname(name)
         if br in list_bridges():
             raise NetlabError(f'bridge {br} exists already (not created by this lab)')
-        b = Bridge(self, br, dpid, port)
+        b = Bridge(self, br, dpid, port, service_port)
         self.bridges.append(b)
         self._save()          # record before creating: a crash midway is cleaned
-        sh(bridge_args(br, dpid, port, max_backoff_ms))
+        sh(bridge_args(br, dpid, port, max_backoff_ms, service_port))
         return b
 
     # -- hosts -------------------------------------------------------------

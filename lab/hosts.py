@@ -41,7 +41,7 @@ import subprocess
 import zlib
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
-from controller.cli.ovscmd import NETDEV, BridgeSpec, bridge_create_args, tunnel_create_args
+from controller.cli.ovscmd import NETDEV, BridgeSpec, bridge_create_args, service_port_args, tunnel_create_args
 from lab.netns import Host, prepare_ns_end
 from lab.ovs import check_ifname
 from lab.ovsinstance import OvsInstance
@@ -179,12 +179,16 @@ class EmulatedHost:
 
     def _bridges_args(self, controller: Optional[str]) -> list[str]:
         # br-int as `vnetctl setup` makes it; the controller in the same transaction
-        # as the bridge: attaching one later makes OVS delete every flow on br-int
+        # as the bridge: attaching one later makes OVS delete every flow on br-int.
+        # The service port only for agents in this host's namespace, where its device
+        # is: a controller in the root namespace (like one on another machine) cannot
+        # open it and answers through packet-ins.
         br_int = BridgeSpec('br-int', self.dpid, NETDEV, controller or '', self.tunnel_port,
-                            self.tunnel_ip)
+                            self.tunnel_ip, service_port=self.hosts.local_agents)
         args = ['--', 'add-br', 'br-phy', '--', 'set', 'Bridge', 'br-phy', 'datapath_type=netdev',
                 '--', 'add-port', 'br-phy', 'ul0',
-                *bridge_create_args(br_int), *tunnel_create_args(br_int)]
+                *bridge_create_args(br_int), *tunnel_create_args(br_int),
+                *(service_port_args(br_int) if br_int.service_port else [])]
         if controller:
             args += ['--', 'set', 'Controller', 'br-int', 'connection-mode=out-of-band',
                      'max_backoff=1000']

@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING, Optional, Union
 
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG
+from controller.pipeline.service_port import service_port_name
 from lab.proc import NetlabError, sh, wait_for
 
 if TYPE_CHECKING:
@@ -57,13 +58,17 @@ def ofport(port: str, check: bool = True) -> int:
 
 
 def bridge_args(name: str, dpid: Optional[int], controller_port: Optional[int],
-                max_backoff_ms: int = 1000) -> list[str]:
+                max_backoff_ms: int = 1000, service_port: bool = False) -> list[str]:
     """``ovs-vsctl`` arguments creating a userspace bridge for the controller
     (``dpid`` given) or a standalone one (``dpid`` None).
 
     In-band control is disabled: the controller is reached out of band, on
     127.0.0.1.  The reconnect backoff is capped at ``max_backoff_ms`` so a
-    controller that starts later is found quickly."""
+    controller that starts later is found quickly.  With ``service_port``,
+    the bridge's service port (``service_port_name``, an internal port whose
+    tap device is in this namespace, where the controller opens it) is
+    created in the same transaction: the controller answers DHCP and DNS
+    through it.  Deleting the bridge deletes it."""
     mode = 'fail_mode=secure' if dpid is not None else 'fail_mode=standalone'
     args = ['ovs-vsctl', '--timeout=20', '--', 'add-br', name,
             '--', 'set', 'Bridge', name, 'datapath_type=netdev', mode,
@@ -74,6 +79,9 @@ def bridge_args(name: str, dpid: Optional[int], controller_port: Optional[int],
         args += ['--', 'set-controller', name, f'tcp:127.0.0.1:{int(controller_port)}',
                  '--', 'set', 'Controller', name, 'connection-mode=out-of-band',
                  f'max_backoff={int(max_backoff_ms)}']
+    if service_port:
+        port = service_port_name(name)
+        args += ['--', 'add-port', name, port, '--', 'set', 'Interface', port, 'type=internal']
     return args
 
 
@@ -205,11 +213,13 @@ class Bridge:
     """An OVS bridge created by a Lab (use ``lab.bridge`` / ``lab.normal_bridge``)."""
 
     def __init__(self, lab: 'Lab', name: str, dpid: Optional[int],
-                 controller_port: Optional[int]):
+                 controller_port: Optional[int], service_port: bool = False):
         self.lab = lab
         self.name = name
         self.dpid = dpid
         self.controller_port = controller_port
+        #: the service port's name (its OVS port and tap device), None without one
+        self.service_port: Optional[str] = service_port_name(name) if service_port else None
 
     def __repr__(self):
         dp = f' dpid={self.dpid:#x}' if self.dpid is not None else ''

@@ -40,6 +40,7 @@ from lab.demo.build import (  # noqa: E402
     Cleanup,
     Lock,
     Say,
+    add_service_ports,
     build_network,
     configure_hosts,
     preflight,
@@ -116,6 +117,7 @@ def start_network(topology: Topology, controller_port: int, cleanup: Cleanup, sa
     cleanup.add('stop the Mininet network', net.stop)
     say(f'*** Starting {len(topology.datapaths)} switch(es), {len(hosts)} host(s)')
     net.start()
+    add_service_ports(topology)
     configure_hosts(topology, hosts)
     return net, hosts
 

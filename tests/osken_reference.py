@@ -23,6 +23,8 @@ from controller.pipeline.flows import (
     Move,
     Nat,
     Output,
+    OutputReg,
+    PopVlan,
     SetField,
     ToGroup,
 )
@@ -55,7 +57,13 @@ def actions_of(parser, actions) -> list:
             out.append(parser.OFPActionDecNwTtl())
         elif isinstance(a, Move):
             out.append(parser.NXActionRegMove(src_field=a.src, dst_field=a.dst,
-                                              n_bits=a.n_bits, src_ofs=0, dst_ofs=0))
+                                              n_bits=a.n_bits, src_ofs=a.src_ofs,
+                                              dst_ofs=a.dst_ofs))
+        elif isinstance(a, PopVlan):
+            out.append(parser.OFPActionPopVlan())
+        elif isinstance(a, OutputReg):
+            out.append(parser.NXActionOutputReg(ofs_nbits=nicira_ext.ofs_nbits(0, a.n_bits - 1),
+                                                src=a.field, max_len=0xffff))
         elif isinstance(a, Ct):
             nested = [nat_of(parser, a.nat)] if a.nat is not None else []
             nested += actions_of(parser, a.exec)

@@ -16,7 +16,10 @@ a time (unloaded latency). Latency is DISCOVER sent -> ACK received.
 * ours:    a bridge (netdev, fail_mode=secure, OpenFlow13) programmed by the
            controller (`ryu-manager --topology FILE controller.app`) from a
            generated topology: one network, the N vif interfaces, a simulated
-           dhcp interface and a simulated router.
+           dhcp interface and a simulated router.  The bridge has its service
+           port (controller.pipeline.service_port): the requests reach the
+           controller's socket on it, the replies leave through it;
+           `--packet-ins` leaves it out (packet-in, packet-out).
 * dnsmasq: the same number of client veths on a bridge with one NORMAL flow
            (so DISCOVERs and REQUESTs are flooded to every port, as on any L2
            segment), and dnsmasq in a server namespace serving the same

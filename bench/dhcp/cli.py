@@ -45,6 +45,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     ap.add_argument('--app', default='controller.app', metavar='MODULE',
                     help='the os-ken app module(s) ryu-manager runs for ours '
                          '(default controller.app; for trying variants)')
+    ap.add_argument('--packet-ins', action='store_true',
+                    help="no service port on ours' bridge: our responder answers by "
+                         'packet-in/packet-out')
     ap.add_argument('--json', action='store_true', help='print JSON instead of a table')
     ap.add_argument('--strict', action='store_true',
                     help='exit 1 when ours misses a target or gives no answers')
@@ -70,7 +73,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     try:
         with Lab() as lab:
-            bench = Bench(lab, args.clients)
+            bench = Bench(lab, args.clients, service_port=not args.packet_ins)
             try:
                 if not args.json:
                     print(f'setting up {args.clients} clients per side '

@@ -55,7 +55,8 @@ def measure(bench: Bench, sides: list[str], args: argparse.Namespace) -> dict:
         'config': {'clients': args.clients, 'concurrency': args.concurrency,
                    'rounds': args.rounds, 'duration': args.duration,
                    'latency_duration': args.latency_duration, 'timeout': args.timeout,
-                   'warmup': args.warmup, 'dnsmasq_bridge': args.dnsmasq_bridge},
+                   'warmup': args.warmup, 'dnsmasq_bridge': args.dnsmasq_bridge,
+                   'packet_ins': getattr(args, 'packet_ins', False)},
         'sides': {s: summarize(load[s], idle[s], warm[s], notes.get(s)) for s in sides},
     }
     o, d = result['sides'].get('ours'), result['sides'].get('dnsmasq')

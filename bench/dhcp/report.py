@@ -106,7 +106,8 @@ def table(r: dict) -> str:
     lines = [f"DHCP DORA: {c['clients']} clients (one OVS port each), {c['rounds']} rounds per "
              f"side, alternating: {c['duration']:g} s at concurrency {c['concurrency']}, then "
              f"{c['latency_duration']:g} s one at a time; dnsmasq bridge: "
-             f"{c['dnsmasq_bridge']}; step timeout {c['timeout']:g} s",
+             f"{c['dnsmasq_bridge']}; step timeout {c['timeout']:g} s; ours "
+             + ('by packet-ins' if c.get('packet_ins') else 'through the service port'),
              '',
              f"{'':8} {'-- concurrency ' + str(c['concurrency']) + ' ':-<42}  "
              f"{'-- one at a time ':-<30}",

@@ -135,6 +135,7 @@ class Bench:
     """Both sides of the DHCP benchmark, with one load generator each."""
     lab: Lab
     n: int
+    service_port: bool = True     # ours answers through the bridge's service port
     gens: dict[str, LoadGenerator] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)    # side -> why it is not measured
     controller: Optional[Controller] = None
@@ -145,7 +146,8 @@ class Bench:
               app: str = 'controller.app') -> None:
         lab, n = self.lab, self.n
         port = free_tcp_port()
-        bridges = {'ours': lab.bridge('bo', DPID, controller_port=port) if 'ours' in sides
+        bridges = {'ours': lab.bridge('bo', DPID, controller_port=port,
+                                      service_port=self.service_port) if 'ours' in sides
                    else None,
                    'dnsmasq': lab.normal_bridge('bd') if 'dnsmasq' in sides else None}
         # the client namespace, created with the first veth of the first side

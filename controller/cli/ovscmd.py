@@ -4,7 +4,9 @@
 compares what OVS has (`flatten` of `ovs-vsctl --format=json` rows) with
 `BridgeSpec` and runs only `changes`.  One transaction holds the bridge and
 its controller: attaching a controller later makes OVS delete every flow
-already on the bridge (DESIGN.md).
+already on the bridge (DESIGN.md).  The bridge's service port (an internal
+port, controller.pipeline.service_port) lets a controller on the same machine
+answer DHCP and DNS through a socket instead of packet-ins.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from controller.pipeline.service_port import service_port_name
 from controller.topology import Topology
 
 VSCTL = 'ovs-vsctl'
@@ -34,6 +37,11 @@ class BridgeSpec:
     controller: str
     tunnel_port: Optional[str] = None     # None: the datapath has no tunnel_ip
     tunnel_ip: Optional[str] = None
+    service_port: bool = True             # False: DHCP and DNS by packet-ins only
+
+    @property
+    def service_port_name(self) -> Optional[str]:
+        return service_port_name(self.bridge) if self.service_port else None
 
     def bridge_settings(self) -> Dict[str, str]:
         """Bridge columns (`column` or `column:key`) and their values.  In-band
@@ -51,7 +59,7 @@ class BridgeSpec:
 
 def bridge_spec(topology: Topology, datapath: str, bridge: Optional[str] = None,
                 datapath_type: Optional[str] = None,
-                controller: str = DEFAULT_CONTROLLER) -> BridgeSpec:
+                controller: str = DEFAULT_CONTROLLER, service_port: bool = True) -> BridgeSpec:
     """The spec of `datapath` of the topology; SetupError for an unknown one."""
     dp = topology.datapaths.get(datapath)
     if dp is None:
@@ -61,7 +69,7 @@ def bridge_spec(topology: Topology, datapath: str, bridge: Optional[str] = None,
     return BridgeSpec(bridge=bridge or datapath, dpid=dp.dpid,
                       datapath_type=datapath_type or default_datapath_type(),
                       controller=controller, tunnel_port=dp.tunnel_port if tunnel else None,
-                      tunnel_ip=str(dp.tunnel_ip) if tunnel else None)
+                      tunnel_ip=str(dp.tunnel_ip) if tunnel else None, service_port=service_port)
 
 
 def default_datapath_type(module_dir: str = OVS_KERNEL_MODULE) -> str:
@@ -95,11 +103,21 @@ def tunnel_create_args(spec: BridgeSpec) -> List[str]:
             *_set('Interface', spec.tunnel_port, spec.tunnel_settings())]
 
 
+def service_port_args(spec: BridgeSpec) -> List[str]:
+    """The service port: an internal port, its tap device where ovs-vswitchd runs."""
+    name = spec.service_port_name
+    assert name is not None
+    return ['--', '--may-exist', 'add-port', spec.bridge, name,
+            *_set('Interface', name, {'type': 'internal'})]
+
+
 def setup_argv(spec: BridgeSpec) -> List[str]:
     """The one `ovs-vsctl` command that sets the bridge up from nothing (idempotent)."""
     args = [VSCTL, *bridge_create_args(spec)[1:]]      # no '--' before the first clause
     if spec.tunnel_port:
         args += tunnel_create_args(spec)
+    if spec.service_port:
+        args += service_port_args(spec)
     return args
 
 
@@ -148,11 +166,13 @@ def rows(table_json: dict) -> List[Dict[str, str]]:
 class Current:
     """What OVS has for a spec: the bridge's row (None: no bridge), its
     controller targets, the tunnel port's Interface row and the bridge that
-    holds it (None: no such port)."""
+    holds it (None: no such port), and the same two for the service port."""
     bridge: Optional[Dict[str, str]]
     controllers: Tuple[str, ...] = ()
     tunnel: Optional[Dict[str, str]] = None
     tunnel_bridge: Optional[str] = None
+    service: Optional[Dict[str, str]] = None
+    service_bridge: Optional[str] = None
 
 
 def _differing(want: Dict[str, str], have: Dict[str, str]) -> Dict[str, str]:
@@ -161,10 +181,14 @@ def _differing(want: Dict[str, str], have: Dict[str, str]) -> Dict[str, str]:
 
 def changes(spec: BridgeSpec, current: Current) -> List[Tuple[str, List[str]]]:
     """(what, ovs-vsctl clause) for everything that differs; [] when in shape.
-    SetupError when the tunnel port's name is taken on another bridge."""
+    SetupError when the tunnel or service port's name is taken on another bridge."""
     if spec.tunnel_port and current.tunnel_bridge not in (None, spec.bridge):
         raise SetupError(f'port {spec.tunnel_port} belongs to bridge {current.tunnel_bridge}; '
                          f'remove it there or give datapath a different tunnel_port')
+    if spec.service_port and current.service_bridge not in (None, spec.bridge):
+        raise SetupError(f'port {spec.service_port_name} belongs to bridge '
+                         f'{current.service_bridge}; remove it there, name the bridge differently '
+                         'or leave the service port out (--no-service-port)')
     out: List[Tuple[str, List[str]]] = []
     if current.bridge is None:
         out.append((f'created bridge {spec.bridge} with its controller {spec.controller}',
@@ -187,4 +211,17 @@ def changes(spec: BridgeSpec, current: Current) -> List[Tuple[str, List[str]]]:
             if diff:
                 out.append((f'set {spec.tunnel_port} {", ".join(_assign(k, v) for k, v in diff.items())}',
                             _set('Interface', spec.tunnel_port, diff)))
-    return out
+    return out + _service_port_changes(spec, current)
+
+
+def _service_port_changes(spec: BridgeSpec, current: Current) -> List[Tuple[str, List[str]]]:
+    name = spec.service_port_name
+    if name is None:
+        return []
+    if current.service is None or current.service_bridge is None:
+        return [(f'added service port {name} (type internal)', service_port_args(spec))]
+    if current.service.get('type') != 'internal':
+        was = current.service.get('type') or 'system'
+        return [(f'set {name} type=internal (was {was})',
+                 _set('Interface', name, {'type': 'internal'}))]
+    return []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import TextIO
+from typing import Optional, TextIO, Tuple
 
 from controller.cli import ovscmd, system
 from controller.cli.ovscmd import DEFAULT_CONTROLLER, NETDEV, SYSTEM, BridgeSpec, Current, SetupError
@@ -19,7 +19,9 @@ EXAMPLE = f'''examples:
 
 The bridge: datapath_type ({NETDEV} unless the OVS kernel module is loaded),
 fail_mode=secure, OpenFlow13, the topology's dpid, in-band control off, the
-controller target; with the datapath's tunnel_ip, its flow-based VXLAN port.
+controller target; with the datapath's tunnel_ip, its flow-based VXLAN port;
+its service port BRIDGE-svc (an internal port: the controller answers DHCP and
+DNS through it when it runs on this machine; --no-service-port leaves it out).
 exit status: 0 done (or nothing to do), 1 a problem (nothing changed), 2 usage'''
 
 
@@ -37,6 +39,9 @@ def register(commands) -> None:
                         help=f'OpenFlow controller target (default {DEFAULT_CONTROLLER})')
     parser.add_argument('--datapath-type', choices=(NETDEV, SYSTEM),
                         help=f'default: {SYSTEM} with the OVS kernel module loaded, else {NETDEV}')
+    parser.add_argument('--no-service-port', dest='service_port', action='store_false',
+                        help='no service port: DHCP and DNS by packet-ins (a controller on '
+                             'another machine cannot use the port)')
     parser.add_argument('--apply', action='store_true', help='run the commands (only what differs)')
     parser.set_defaults(run=run)
 
@@ -45,7 +50,7 @@ def run(args, out: TextIO) -> int:
     try:
         topology = load_topology(topology_path(args))
         spec = ovscmd.bridge_spec(topology, args.datapath, args.bridge, args.datapath_type,
-                                  args.controller)
+                                  args.controller, args.service_port)
         if not args.apply:
             print(ovscmd.shell_lines(ovscmd.setup_argv(spec)), file=out)
             return 0
@@ -60,18 +65,23 @@ def run(args, out: TextIO) -> int:
 def current(spec: BridgeSpec) -> Current:
     found = system.find('Bridge', ('name', 'datapath_type', 'fail_mode', 'protocols',
                                    'other_config'), f'name={spec.bridge}')
-    if not found:
-        return Current(bridge=None, tunnel_bridge=_tunnel_bridge(spec))
-    tunnel = None
-    if spec.tunnel_port:
-        ifaces = system.find('Interface', ('name', 'type', 'options'), f'name={spec.tunnel_port}')
-        tunnel = ifaces[0] if ifaces else None
-    return Current(bridge=found[0], controllers=system.controllers(spec.bridge),
-                   tunnel=tunnel, tunnel_bridge=_tunnel_bridge(spec))
+    tunnel, tunnel_bridge = _interface(spec.tunnel_port, ('name', 'type', 'options'))
+    service, service_bridge = _interface(spec.service_port_name, ('name', 'type'))
+    return Current(bridge=found[0] if found else None,
+                   controllers=system.controllers(spec.bridge) if found else (),
+                   tunnel=tunnel, tunnel_bridge=tunnel_bridge,
+                   service=service, service_bridge=service_bridge)
 
 
-def _tunnel_bridge(spec: BridgeSpec):
-    return system.port_bridge(spec.tunnel_port) if spec.tunnel_port else None
+def _interface(name: Optional[str], columns: Tuple[str, ...]):
+    """(Interface row, the bridge whose port it is) of `name`; Nones for no such port."""
+    if not name:
+        return None, None
+    bridge = system.port_bridge(name)
+    if bridge is None:
+        return None, None
+    ifaces = system.find('Interface', columns, f'name={name}')
+    return (ifaces[0] if ifaces else None), bridge
 
 
 def apply(spec: BridgeSpec, out: TextIO) -> int:

@@ -25,7 +25,7 @@ from controller.explain import verdict as v
 from controller.explain.packet import Probe
 from controller.explain.walk import MAX_HOPS, Walker, ending
 from controller.pipeline import compile_datapath
-from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_CONTROLLER, Flow
+from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_CONTROLLER, OFPP_LOCAL, Flow
 from controller.pipeline.punt import REASON_REG
 from controller.pipeline.tunnel import TUNNEL_DST_FIELD, TUNNEL_SRC_FIELD, VNI_FIELD
 
@@ -98,12 +98,14 @@ def bridges_by_dpid(ovs: Ovs = LOCAL) -> Dict[int, str]:
     return found
 
 
-_PORT_LINE = re.compile(r'^\s*(\d+)\((.+?)\):')
+_PORT_LINE = re.compile(r'^\s*(\d+|LOCAL)\((.+?)\):')
 
 
 def bridge_ports(bridge: str, ovs: Ovs = LOCAL) -> Dict[str, int]:
-    """Port name -> OpenFlow port number, as the switch numbers them."""
-    return {m.group(2): int(m.group(1))
+    """Port name -> OpenFlow port number, as the switch numbers them; the
+    bridge's own (LOCAL) port too, as the controller sees it in the port
+    descriptions: the service port is found by the bridge's name."""
+    return {m.group(2): OFPP_LOCAL if m.group(1) == 'LOCAL' else int(m.group(1))
             for m in map(_PORT_LINE.match, ovs.ofctl('show', bridge).splitlines()) if m}
 
 
@@ -205,12 +207,28 @@ def _outputs(steps: List[Raw], final: dict) -> List[Tuple[int, dict]]:
             elif action.endswith('->reg1'):
                 reason = int(action[len('set_field:'):-len('->reg1')], 0)
             elif action.startswith('output:') and not skipped:
-                found.append((int(action[len('output:'):]), {TUNNEL_DST_FIELD: tun_dst}))
+                port = _output_port(action, step.actions[i + 1:i + 3])
+                if port is not None:       # the reason too: a punt may leave by the service port
+                    found.append((port, {TUNNEL_DST_FIELD: tun_dst, **({REASON_REG: reason} if reason else {})}))
             elif action == 'IN_PORT':
                 found.append((final.get('in_port', -1), dict(final)))
             elif action.startswith('CONTROLLER'):
                 found.append((OFPP_CONTROLLER, {REASON_REG: reason}))
     return found
+
+
+def _output_port(action: str, following: List[str]) -> Optional[int]:
+    """The port of an `output:` line: a number, or for an output to a
+    register (output:NXM_NX_REG5[0..14]) the port OVS reports on the next
+    line ("-> output port is 8197"); None when OVS skipped the output (the
+    input port, a port number out of range)."""
+    target = action[len('output:'):]
+    if target.isdigit():
+        return int(target)
+    m = re.match(r'-> output port is (\d+)$', following[0]) if following else None
+    if m is None or any('skipping output to input port' in line for line in following[1:]):
+        return None
+    return int(m.group(1))
 
 
 # -- the live trace -------------------------------------------------------------------

@@ -21,8 +21,9 @@ from controller.explain.ports import numbered
 from controller.explain.source import Located
 from controller.openflow.ofsim import FakeSwitch, tunnel_arrival
 from controller.pipeline import Compiler
-from controller.pipeline.flows import OFPP_CONTROLLER
+from controller.pipeline.flows import OFPP_CONTROLLER, OFPP_LOCAL
 from controller.pipeline.punt import REASON_REG, Reason
+from controller.pipeline.service_port import service_port_name
 from controller.pipeline.tunnel import TUNNEL_DST_FIELD
 from controller.topology import SIMULATED
 
@@ -128,6 +129,9 @@ def ending(topology, datapath: str, port: int, pkt: dict, via, port_names) -> v.
     if port == pkt.get('in_port') and not via:
         return v.Ending(v.ANSWERED, datapath, 'back to the sender', via, answer_text(topology, pkt))
     name = port_names.get(port)
+    bridge = port_names.get(OFPP_LOCAL)
+    if name is not None and bridge is not None and name == service_port_name(bridge):
+        return _to_service_port(datapath, name, pkt, via)
     iface = topology.ports_on(datapath).get(name) if name is not None else None
     if iface is not None:
         return v.Ending(v.DELIVERED, datapath, f'{iface.name} (port {name})', via)
@@ -136,6 +140,17 @@ def ending(topology, datapath: str, port: int, pkt: dict, via, port_names) -> v.
         return v.Ending(v.TUNNEL, datapath, f'{pkt.get(TUNNEL_DST_FIELD)} (no datapath of the '
                                             'topology has that tunnel_ip)', via)
     return v.Ending(v.DELIVERED, datapath, f'port {name or port}', via)
+
+
+def _to_service_port(datapath: str, name: str, pkt: dict, via) -> v.Ending:
+    """A punt through the bridge's service port: the controller reads it
+    there (controller.pipeline.service_port), as it would a packet-in."""
+    try:
+        reason = Reason(int(pkt.get(REASON_REG, 0)))
+    except ValueError:
+        return v.Ending(v.CONTROLLER, datapath, f'service port {name}', via)
+    return v.Ending(v.CONTROLLER, datapath, f'service port {name}, punt reason {reason.name} '
+                                            f'({int(reason)})', via, v.PUNT_WHY.get(reason, ''))
 
 
 def answer_text(topology, pkt: dict) -> str:

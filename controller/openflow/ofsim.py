@@ -10,6 +10,11 @@ ct() runs the packet through a simulated connection tracker
 (`conntrack_sim.ConnTracker`, one per switch unless one is passed in, so
 connections can outlive a recompile); ct(table=N) recirculates a copy with
 the ct_* fields set, after the flow's own actions and goto are done.
+
+A move copies bits as NXM reg_move does (MAC and IPv4 fields stay text in
+the packet dict); pop_vlan leaves the frame untagged (vlan_vid absent, which
+matches as OFPVID_NONE); output to a register sends to the port number in
+its low bits.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import ipaddress
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from controller.openflow.conntrack_sim import ConnTracker
+from controller.openflow.oxm import _FIELD_TABLE
 from controller.packets.constants import (
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
@@ -34,6 +40,8 @@ from controller.pipeline.flows import (
     Group,
     Move,
     Output,
+    OutputReg,
+    PopVlan,
     SetField,
     ToGroup,
 )
@@ -56,6 +64,10 @@ class PrerequisiteError(AssertionError):
 
 
 _CT_FIELDS = ('ct_state', 'ct_zone', 'ct_mark', 'ct_label')
+_VLAN_PRESENT = 0x1000
+# Bits a move may address, where OVS's field is narrower than its OXM value
+# (vlan_vid's present bit is not part of the VID; vlan_pcp is 3 bits).
+_WIDTH = {'vlan_vid': 12, 'vlan_pcp': 3}
 _MAX_RECIRCULATIONS = 16
 # Translations of a ct(nat) without recirculation: applied to what is output only.
 _PENDING = '_nat_pending'
@@ -68,11 +80,40 @@ def check_prerequisites(f: Flow) -> None:
             need, allowed = PREREQUISITES[name]
             if match.get(need) not in allowed:
                 raise PrerequisiteError(f'{f.describe()}: {name} needs {need} in {allowed}')
+    if 'vlan_pcp' in match and not _tagged(match):
+        raise PrerequisiteError(f'{f.describe()}: vlan_pcp needs a match on a tag (vlan_vid present)')
     for a in f.actions:                  # OVS: ct() needs IP, a nat with IPv4 addresses IPv4
+        if isinstance(a, (Move, OutputReg)):
+            _check_bits(f, a)
         if isinstance(a, Ct) and match.get('eth_type') not in _IP_ANY:
             raise PrerequisiteError(f'{f.describe()}: ct() needs eth_type IPv4 or IPv6')
         if isinstance(a, Ct) and a.nat is not None and a.nat.ip_min and match.get('eth_type') not in _IP:
             raise PrerequisiteError(f'{f.describe()}: nat with IPv4 addresses needs eth_type IPv4')
+
+
+def _tagged(match: dict) -> bool:
+    """Whether the match requires an 802.1Q tag (vlan_vid with its present bit)."""
+    want = match.get('vlan_vid')
+    value, mask = want if isinstance(want, tuple) else (want, 0xffff)
+    return value is not None and bool(value & mask & _VLAN_PRESENT)
+
+
+def _width(name: str) -> int:
+    if name not in _FIELD_TABLE:
+        raise PrerequisiteError(f'unknown field {name!r}')
+    return _WIDTH.get(name, _FIELD_TABLE[name][2] * 8)
+
+
+def _check_bits(f: Flow, a) -> None:
+    """OVS refuses a move or output_reg past a field's width, and one that
+    reads or writes vlan_pcp where the match does not require a tag."""
+    spans = ([(a.src, a.src_ofs), (a.dst, a.dst_ofs)] if isinstance(a, Move) else [(a.field, 0)])
+    for name, ofs in spans:
+        if a.n_bits < 1 or ofs < 0 or ofs + a.n_bits > _width(name):
+            raise PrerequisiteError(f'{f.describe()}: {a!r} addresses bits {ofs}..'
+                                    f'{ofs + a.n_bits - 1} of {name}, which has {_width(name)}')
+        if name == 'vlan_pcp' and not _tagged(dict(f.match)):
+            raise PrerequisiteError(f'{f.describe()}: {a!r} needs a match on a tag (vlan_vid present)')
 
 
 def _as_int(value) -> int:
@@ -81,6 +122,33 @@ def _as_int(value) -> int:
     if ':' in value:
         return int(value.replace(':', ''), 16)
     return int(ipaddress.IPv4Address(value))
+
+
+def _read(pkt: dict, name: str) -> int:
+    """A field as an int; registers, metadata, an absent tag and a tag's
+    unset priority read 0."""
+    if name not in pkt and (name.startswith('reg') or name in ('metadata', 'vlan_vid', 'vlan_pcp')):
+        return 0
+    return _as_int(pkt[name])
+
+
+def _spelled(name: str, value: int):
+    """`value` as the packet dict spells field `name` (MAC and IPv4 as text)."""
+    kind = _FIELD_TABLE[name][3] if name in _FIELD_TABLE else 'int'
+    if kind == 'mac':
+        return ':'.join(f'{b:02x}' for b in value.to_bytes(6, 'big'))
+    if kind == 'ipv4':
+        return str(ipaddress.IPv4Address(value))
+    return value
+
+
+def move(pkt: dict, a: Move) -> None:
+    """NXM reg_move: bits [src_ofs, src_ofs + n_bits) of src into dst from
+    bit dst_ofs, dst's other bits kept (bit 0 is the least significant)."""
+    bits = (1 << a.n_bits) - 1
+    value = (_read(pkt, a.src) >> a.src_ofs) & bits
+    old = _read(pkt, a.dst) if a.dst in pkt else 0
+    pkt[a.dst] = _spelled(a.dst, (old & ~(bits << a.dst_ofs)) | (value << a.dst_ofs))
 
 
 def _field_matches(packet: dict, name: str, want) -> bool:
@@ -170,7 +238,13 @@ class FakeSwitch:
                 pkt[a.field] = a.value
                 pkt.get(_PENDING, {}).pop(a.field, None)
             elif isinstance(a, Move):
-                pkt[a.dst] = pkt[a.src]
+                move(pkt, a)
+                pkt.get(_PENDING, {}).pop(a.dst, None)
+            elif isinstance(a, PopVlan):
+                pkt.pop('vlan_vid', None)          # untagged: vlan_vid matches as OFPVID_NONE
+                pkt.pop('vlan_pcp', None)
+            elif isinstance(a, OutputReg):
+                self._output(_read(pkt, a.field) & ((1 << a.n_bits) - 1), pkt, out)
             elif isinstance(a, Output):
                 self._output(a.port, pkt, out)
             elif isinstance(a, DecTtl):

@@ -47,6 +47,7 @@ _FIELD_TABLE = {
     'eth_src': (_OFPXMC_OPENFLOW_BASIC, 4, 6, _MAC),
     'eth_type': (_OFPXMC_OPENFLOW_BASIC, 5, 2, _INT),
     'vlan_vid': (_OFPXMC_OPENFLOW_BASIC, 6, 2, _INT),
+    'vlan_pcp': (_OFPXMC_OPENFLOW_BASIC, 7, 1, _INT),   # 3 bits; needs a tag (vlan_vid present)
     'ip_proto': (_OFPXMC_OPENFLOW_BASIC, 10, 1, _INT),
     'ipv4_src': (_OFPXMC_OPENFLOW_BASIC, 11, 4, _IPV4),
     'ipv4_dst': (_OFPXMC_OPENFLOW_BASIC, 12, 4, _IPV4),

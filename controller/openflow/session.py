@@ -36,6 +36,7 @@ from controller.openflow.session_records import (
 from controller.pipeline import Compiler, DesiredState
 from controller.pipeline.compiler import collector_paused
 from controller.pipeline.flows import COOKIE_MASK, COOKIE_TAG, OFPP_LOCAL, Flow
+from controller.pipeline.service_port import without_service_port
 from controller.topology import HOST, Interface, Topology
 
 # Groups and meters we may own: a flood group's id is its network's VNI, a
@@ -57,6 +58,7 @@ class SwitchSession:
         self.observer = observer or SessionObserver()     # metrics (controller.observe)
         self.ports: Dict[str, int] = {port_name(p): p.port_no for p in dp.ports.values()}
         self._names = {number: name for name, number in self.ports.items()}
+        self.macs: Dict[str, str] = {port_name(p): getattr(p, 'hw_addr', '') for p in dp.ports.values()}
         self.installed = Installed()
         self.state = State.READING
         self.rereads = 0
@@ -70,6 +72,8 @@ class SwitchSession:
         # controller/ha): while this is False the session sends nothing but
         # reads, and keeps its view of the switch for when it takes over.
         self.writable = True
+        # the app answers on the bridge's service port (controller.services.service_port)
+        self.service_port_open = False
         self.read_reason = 'connected'
         self.since = time.time()                      # connected (or adopted) at
         self.last_sync: Optional[SyncRecord] = None
@@ -138,7 +142,9 @@ class SwitchSession:
         name = port_name(port)
         if deleted:
             self._names.pop(self.ports.pop(name, -1), None)
+            self.macs.pop(name, None)
         else:
+            self.macs[name] = getattr(port, 'hw_addr', '')   # test fakes have none
             self._names.pop(self.ports.get(name, -1), None)
             self.ports[name] = port.port_no
             self._names[port.port_no] = name
@@ -204,7 +210,8 @@ class SwitchSession:
 
     def _compile(self, topology: Topology, stream: Optional[FirstInstall]) -> DesiredState:
         try:
-            return self.compiler.compile(topology, self.name, self.ports, stream)
+            ports = self.ports if self.service_port_open else without_service_port(self.ports)
+            return self.compiler.compile(topology, self.name, ports, stream)
         except BaseException:
             if stream is not None:
                 stream.abort()

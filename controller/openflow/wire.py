@@ -22,8 +22,9 @@ What os-ken sends, reproduced here: a (value, mask) match is sent as
 mask; "10.0.0.0/24" text is a masked match too; output actions carry
 max_len 0xffff; flow adds have out_port/out_group 0, deletes ANY; a
 set-field is padded to 16 bytes (8 + a value of at most 8); NXAST_REG_MOVE
-is exactly 24 bytes (no padding) with ofs 0; a bundle add without
-properties has no padding after its inner message.
+is exactly 24 bytes (no padding) with the Move's bit offsets; NXAST_OUTPUT_REG
+reads from bit 0 and carries max_len 0xffff, as OVS's own `output:reg5[0..14]`
+does; a bundle add without properties has no padding after its inner message.
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ from controller.pipeline.flows import (
     Move,
     Nat,
     Output,
+    OutputReg,
+    PopVlan,
     SetField,
     ToGroup,
 )
@@ -92,6 +95,7 @@ OFPIT_APPLY_ACTIONS = 4
 OFPIT_METER = 6
 
 OFPAT_OUTPUT = 0
+OFPAT_POP_VLAN = 18
 OFPAT_DEC_NW_TTL = 24
 OFPAT_GROUP = 22
 # OFPAT_SET_FIELD = 25 is in oxm (set-field actions), imported above
@@ -99,6 +103,7 @@ OFPAT_EXPERIMENTER = 0xffff
 
 NX_EXPERIMENTER_ID = 0x00002320
 NXAST_REG_MOVE = 6
+NXAST_OUTPUT_REG = 15
 NXAST_CT = 35
 NXAST_NAT = 36
 NXAST_CT_CLEAR = 43
@@ -142,6 +147,8 @@ _ACTION_GROUP = struct.Struct('!HHI')
 # type, len, experimenter, subtype, n_bits, src_ofs, dst_ofs; then the src and
 # dst OXM headers: 24 bytes in all, so no padding
 _ACTION_REG_MOVE = struct.Struct('!HHIHHHH')
+# NXAST_OUTPUT_REG: header, subtype, ofs_nbits, the src OXM header, max_len, pad
+_ACTION_OUTPUT_REG = struct.Struct('!HHIHH4sH6x')
 # NXAST_CT: header, subtype, flags, zone_src (0: immediate), zone (ofs_nbits),
 # recirc_table, pad, alg; then the nested actions (exec, nat)
 _ACTION_CT = struct.Struct('!HHIHH4sHB3xH')
@@ -151,6 +158,7 @@ _ACTION_CT_CLEAR = struct.pack('!HHIH6x', 0xffff, 16, NX_EXPERIMENTER_ID, NXAST_
 
 _BARRIER = _HEADER.pack(OFP_VERSION, OFPT_BARRIER_REQUEST, 8, 0)
 _DEC_NW_TTL = struct.pack('!HH4x', OFPAT_DEC_NW_TTL, 8)
+_POP_VLAN = struct.pack('!HH4x', OFPAT_POP_VLAN, 8)
 
 
 # -- actions -------------------------------------------------------------------
@@ -160,7 +168,20 @@ def _output(a) -> bytes:
 
 def _move(a) -> bytes:
     return (_ACTION_REG_MOVE.pack(OFPAT_EXPERIMENTER, 24, NX_EXPERIMENTER_ID, NXAST_REG_MOVE,
-                                  a.n_bits, 0, 0) + _field(a.src).header + _field(a.dst).header)
+                                  a.n_bits, a.src_ofs, a.dst_ofs)
+            + _field(a.src).header + _field(a.dst).header)
+
+
+def _output_reg(a) -> bytes:
+    """Output to the port in bits [0, n_bits) of a.field (ofs_nbits: ofs << 6 | n_bits - 1)."""
+    if not 1 <= a.n_bits <= 32:
+        raise WireError(f'{a!r}: n_bits must be 1..32')
+    return _ACTION_OUTPUT_REG.pack(OFPAT_EXPERIMENTER, 24, NX_EXPERIMENTER_ID, NXAST_OUTPUT_REG,
+                                   a.n_bits - 1, _field(a.field).header, OFPCML_NO_BUFFER)
+
+
+def _pop_vlan(a) -> bytes:
+    return _POP_VLAN
 
 
 def _group(a) -> bytes:
@@ -204,7 +225,8 @@ def _ct_clear(a) -> bytes:
 
 
 _ACTION_ENCODERS = {Output: _output, SetField: _set_field, Move: _move, ToGroup: _group,
-                    DecTtl: _dec_ttl, Ct: _ct, CtClear: _ct_clear}
+                    DecTtl: _dec_ttl, Ct: _ct, CtClear: _ct_clear, PopVlan: _pop_vlan,
+                    OutputReg: _output_reg}
 _ACTION_ENCODERS_get = _ACTION_ENCODERS.get
 
 

@@ -21,10 +21,14 @@ def mac_to_str(raw: bytes) -> str:
 
 
 def ip_checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
+    """The Internet checksum (RFC 1071) of `data`.
+
+    The ones' complement sum of the 16-bit words is the data, read as one
+    big number, modulo 0xffff (2**16 is 1 modulo 0xffff), except that a
+    nonzero sum is written 0xffff rather than 0: one C-speed operation
+    instead of a loop over words."""
     if len(data) % 2:
         data += b'\0'
-    total = sum(struct.unpack(f'!{len(data) // 2}H', data))
-    while total >> 16:
-        total = (total & 0xffff) + (total >> 16)
+    value = int.from_bytes(data, 'big')
+    total = (value % 0xffff or 0xffff) if value else 0
     return ~total & 0xffff

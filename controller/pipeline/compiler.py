@@ -23,12 +23,14 @@ from controller.pipeline.l3 import l3_flows, l3_meters
 from controller.pipeline.nat import nat_in_flows, nat_out_flows
 from controller.pipeline.nexthop import nexthop_flows, nexthop_meters
 from controller.pipeline.port_security import port_meter, port_security_flows, port_security_port_flows
+from controller.pipeline.service_port import service_port_flows
 from controller.pipeline.services import router_services_flows, services_flows
 from controller.topology import Interface, Topology
 
 # Stages whose flows depend on the whole datapath view, in table order.
-VIEW_STAGES = (classifier_flows, port_security_flows, services_flows, router_services_flows, dns_flows,
-               nat_in_flows, l3_flows, nat_out_flows, nexthop_flows, l2_flows, host_port_flows, acl_flows)
+VIEW_STAGES = (service_port_flows, classifier_flows, port_security_flows, services_flows,
+               router_services_flows, dns_flows, nat_in_flows, l3_flows, nat_out_flows, nexthop_flows,
+               l2_flows, host_port_flows, acl_flows)
 VIEW_METER_STAGES = (l3_meters, nexthop_meters, dns_meters)       # per network; per-port meters: port_meter
 PORT_FLOWS_LIMIT = 200_000
 SINK_CHUNK = 2048            # flows per FlowSink.flows call
@@ -138,8 +140,8 @@ class Compiler:
         if sink is not None:
             ahead = dict(view_meters)     # port meters are cheap: all of them before any flow
             for name, ofport in view.local.items():
-                iface, _, _, dhcp_here = self._part_key(view, name, ofport)
-                meter = port_meter(iface, ofport, dhcp_here)
+                iface, _, _, dhcp_target = self._part_key(view, name, ofport)
+                meter = port_meter(iface, ofport, dhcp_target is not None)
                 if meter is not None:
                     ahead[meter.meter_id] = meter
             sink.begin(ahead, groups)
@@ -217,22 +219,24 @@ class Compiler:
 
     @staticmethod
     def _part_key(view: DatapathView, name: str, ofport: int):
-        """(interface, port number, VNI, whether its network has DHCP here):
-        all a port's part depends on."""
+        """(interface, port number, VNI, where its DHCP requests go, None
+        without a DHCP service): all a port's part depends on."""
         iface = view.interface(name)
-        return iface, ofport, view.vni(iface.network), iface.network in view.dhcp_networks
+        return iface, ofport, view.vni(iface.network), view.dhcp_target(iface.network)
 
-    def _port_part(self, iface: Interface, ofport: int, vni: int, dhcp_here: bool) -> _PortPart:
-        key = (iface, ofport, vni, dhcp_here)
+    def _port_part(self, iface: Interface, ofport: int, vni: int,
+                   dhcp_target: Optional[int]) -> _PortPart:
+        key = (iface, ofport, vni, dhcp_target)
         found = self._parts.get(key)
         if found is None:
             if len(self._parts) >= self._limit:
                 self._parts.clear()
             flows = _checked((f for stage in (classifier_port_flows(iface, ofport, vni),
-                                              port_security_port_flows(iface, ofport, dhcp_here),
+                                              port_security_port_flows(iface, ofport, dhcp_target),
                                               l2_port_flows(iface, ofport, vni))
                               for f in stage), self._passed)
-            found = self._parts[key] = _PortPart(flows, port_meter(iface, ofport, dhcp_here))
+            found = self._parts[key] = _PortPart(flows, port_meter(iface, ofport,
+                                                                   dhcp_target is not None))
         return found
 
 

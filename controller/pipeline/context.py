@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Dict, List, Mapping, Optional, Set
 
+from controller.pipeline.flows import OFPP_CONTROLLER
+from controller.pipeline.service_port import find_service_port
 from controller.topology import DHCP, SIMULATED, Interface, Network, Topology, routing
 
 
@@ -50,6 +52,20 @@ class DatapathView:
         """Networks with a simulated DHCP server (asked once per port)."""
         return {network for network, ifaces in self._simulated.items()
                 if any(DHCP in i.services for i in ifaces)}
+
+    @cached_property
+    def service_port(self) -> Optional[int]:
+        """The bridge's service port (controller.pipeline.service_port), if usable."""
+        return find_service_port(self.ports)
+
+    @property
+    def punt_target(self) -> int:
+        """Where DHCP and DNS go: the service port, or else the controller."""
+        return OFPP_CONTROLLER if self.service_port is None else self.service_port
+
+    def dhcp_target(self, network: str) -> Optional[int]:
+        """Where `network`'s DHCP requests go from here; None: no DHCP service."""
+        return self.punt_target if network in self.dhcp_networks else None
 
     def interface(self, name: str) -> Interface:
         return self.topology.interfaces[name]

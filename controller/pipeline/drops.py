@@ -21,6 +21,7 @@ class Drop(enum.IntEnum):
     TAGGED_FRAME = 2          # a VLAN tag, at any depth: vifs and uplinks send untagged frames only
     SPOOFED_MAC = 3           # a vif sending with a source MAC not its own
     BAD_TUNNEL_SOURCE = 4     # from the tunnel: a VNI or tunnel source that may not send here
+    SERVICE_PORT = 14         # from the service port without the tag that names a port to send to
     # port security
     ROGUE_DHCP = 5            # DHCP server traffic from a vif
     SPOOFED_IPV4 = 6          # IPv4 from a vif with a source address not its own
@@ -53,6 +54,7 @@ class Drop(enum.IntEnum):
 TABLES = {
     Drop.UNKNOWN_PORT: tables.CLASSIFIER, Drop.TAGGED_FRAME: tables.CLASSIFIER,
     Drop.SPOOFED_MAC: tables.CLASSIFIER, Drop.BAD_TUNNEL_SOURCE: tables.CLASSIFIER,
+    Drop.SERVICE_PORT: tables.CLASSIFIER,
     Drop.ROGUE_DHCP: tables.PORT_SECURITY, Drop.SPOOFED_IPV4: tables.PORT_SECURITY,
     Drop.SPOOFED_ARP: tables.PORT_SECURITY, Drop.OTHER_ETHERTYPE: tables.PORT_SECURITY,
     Drop.NO_ROUTE: tables.L3, Drop.TTL_EXPIRED: tables.L3,

@@ -79,13 +79,36 @@ class SetField:
 
 @dataclass(frozen=True, repr=False)
 class Move:
-    """Copy n_bits of src into dst (NXM reg_move); whole fields only here."""
+    """Copy n_bits of src, from bit src_ofs, into dst from bit dst_ofs (NXM reg_move)."""
     src: str
     dst: str
     n_bits: int
+    src_ofs: int = 0
+    dst_ofs: int = 0
+
+    def __repr__(self):       # the offsets only when set: a flow's cookie hashes this
+        if self.src_ofs or self.dst_ofs:
+            return f'Move({self.src!r}, {self.dst!r}, {self.n_bits}, {self.src_ofs}, {self.dst_ofs})'
+        return f'Move({self.src!r}, {self.dst!r}, {self.n_bits})'
+
+
+@dataclass(frozen=True, repr=False)
+class PopVlan:
+    """Remove the outer 802.1Q tag (OFPAT_POP_VLAN)."""
 
     def __repr__(self):
-        return f'Move({self.src!r}, {self.dst!r}, {self.n_bits})'
+        return 'PopVlan()'
+
+
+@dataclass(frozen=True, repr=False)
+class OutputReg:
+    """Output to the port number held in the low n_bits of a register
+    (NXAST_OUTPUT_REG): one flow sends to whichever port a frame names."""
+    field: str
+    n_bits: int
+
+    def __repr__(self):
+        return f'OutputReg({self.field!r}, {self.n_bits})'
 
 
 @dataclass(frozen=True, repr=False)
@@ -96,7 +119,7 @@ class DecTtl:
         return 'DecTtl()'
 
 
-Action = Union[Output, ToGroup, SetField, Move, DecTtl, Ct, CtClear]
+Action = Union[Output, ToGroup, SetField, Move, DecTtl, Ct, CtClear, PopVlan, OutputReg]
 
 
 class Flow(NamedTuple):
@@ -222,4 +245,11 @@ def _fmt_action(a) -> str:
         return 'dec_ttl'
     if isinstance(a, (Ct, CtClear)):
         return a.describe()
+    if isinstance(a, PopVlan):
+        return 'pop_vlan'
+    if isinstance(a, OutputReg):
+        return f'output:{a.field}[0..{a.n_bits - 1}]'
+    if a.src_ofs or a.dst_ofs:
+        return (f'move:{a.src}[{a.src_ofs}..{a.src_ofs + a.n_bits - 1}]->'
+                f'{a.dst}[{a.dst_ofs}..{a.dst_ofs + a.n_bits - 1}]')
     return f'move:{a.src}->{a.dst}'

@@ -29,7 +29,8 @@ from controller.pipeline import tables
 from controller.pipeline.context import DatapathView
 from controller.pipeline.drops import Drop
 from controller.pipeline.flows import Meter, flow
-from controller.pipeline.punt import Reason, to_controller
+from controller.pipeline.punt import Reason
+from controller.pipeline.service_port import punt
 from controller.topology import VIF
 
 # A client needs 2 packets per lease; this leaves room for retries and a
@@ -46,9 +47,11 @@ def port_security_flows(view: DatapathView):
     yield flow(tables.PORT_SECURITY, 0, drop=Drop.OTHER_ETHERTYPE)
 
 
-def port_security_port_flows(iface, ofport: int, has_dhcp: bool):
+def port_security_port_flows(iface, ofport: int, dhcp_target: Optional[int]):
+    """dhcp_target: where DHCP requests go (the controller or the service
+    port; controller.pipeline.service_port), None where there is no DHCP."""
     if iface.mode == VIF:
-        yield from _dhcp_flows(iface, ofport, has_dhcp)
+        yield from _dhcp_flows(iface, ofport, dhcp_target)
         yield from _address_flows(iface, ofport)
 
 
@@ -71,15 +74,15 @@ def has_dhcp(view, network) -> bool:
     return network in view.dhcp_networks
 
 
-def _dhcp_flows(iface, ofport, dhcp_here: bool):
+def _dhcp_flows(iface, ofport, dhcp_target: Optional[int]):
     t, p = tables.PORT_SECURITY, ofport
     udp = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP)
     yield flow(t, 110, drop=Drop.ROGUE_DHCP, udp_src=DHCP_SERVER_PORT, **udp)
     yield flow(t, 110, drop=Drop.ROGUE_DHCP, udp_dst=DHCP_CLIENT_PORT, **udp)   # any source port
     request = dict(in_port=p, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                    udp_src=DHCP_CLIENT_PORT, udp_dst=DHCP_SERVER_PORT)
-    if dhcp_here:
-        yield flow(t, 120, to_controller(Reason.DHCP_REQUEST), meter=dhcp_meter_id(p), **request)
+    if dhcp_target is not None:
+        yield flow(t, 120, punt(Reason.DHCP_REQUEST, dhcp_target, p), meter=dhcp_meter_id(p), **request)
     else:
         yield flow(t, 120, goto=NEXT, **request)
 

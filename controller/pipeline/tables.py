@@ -42,12 +42,14 @@ STAGES = (
     Stage(CLASSIFIER, 'classifier',
           "in_port, untagged (and, on vif ports, the interface's source MAC) → network id (VNI) in "
           'metadata; from the tunnel port: a VNI and tunnel source that may send into a network here '
-          '→ l2, marked as from the tunnel; anything else is dropped',
+          '→ l2, marked as from the tunnel; from the service port: the tag\'s port number → out of '
+          'that port, untagged; anything else is dropped',
           frozenset({PORT_SECURITY, SERVICES, L2}), 'classifier'),
     Stage(PORT_SECURITY, 'port security',
           "vif ports: IPv4/ARP must carry the interface's own address (DHCP from 0.0.0.0 allowed), "
           'IPv6 passes on its MAC, other ethertypes are dropped; DHCP server traffic (from port 67 or '
-          'to port 68) dropped; DHCP requests → controller through a per-port meter',
+          'to port 68) dropped; DHCP requests → controller (the service port where the bridge has one) '
+          'through a per-port meter',
           frozenset({SERVICES, SG_EGRESS}), 'port_security'),
     Stage(SG_EGRESS, 'sg egress',
           "from a vif in security groups: IPv4 → conntrack in its network's zone, recirculated to "
@@ -65,7 +67,7 @@ STAGES = (
           'ARP and ICMP echo requests for simulated interfaces (and for every interface of a '
           'router) are answered in the datapath (reply out IN_PORT); ARP replies to a router from '
           "a physical network's LAN port → controller (the network's meter); UDP to port 53 of a "
-          "network's dns interface → controller (the network's DNS meter)",
+          "network's dns interface → controller, or its service port (the network's DNS meter)",
           frozenset({NAT_IN, L3}), 'services'),
     Stage(NAT_IN, 'nat in',
           "from a physical LAN to a NAT edge's MAC, to an outside address: conntrack in the route "

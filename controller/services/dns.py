@@ -11,14 +11,17 @@ counted as `malformed` (and answered FORMERR when its header can be).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Callable, Dict, List, Optional, Tuple
 
 from controller.packets.constants import DNS_PORT
-from controller.packets.dhcp import build_frame
+from controller.packets.dhcp import udp_frame
+from controller.packets.ethernet import mac_to_bytes
 from controller.packets.udp import Datagram, parse_udp
 from controller.services.actions import Action, SendFrame
 from controller.services.dns_forward import Deliver, Forwarder
+from controller.services.dns_frames import FrameMemo
 from controller.services.dns_zone import FORWARD, MALFORMED, Zone, Zones, answer
 from controller.services.registry import PacketIn, worth_logging
 
@@ -38,6 +41,7 @@ class DnsService:
         self._counts: Dict[str, int] = {}
         self._zones: Optional[Zones] = None
         self._memo: Dict[Tuple[str, bytes], Tuple[str, Optional[bytes]]] = {}
+        self._frames = FrameMemo()                 # whole answers to repeated query frames
 
     @property
     def counts(self) -> Dict[str, int]:
@@ -49,6 +53,12 @@ class DnsService:
         return found
 
     def __call__(self, packet: PacketIn) -> List[Action]:
+        if packet.waited <= STALE_SECONDS and packet.network is not None:
+            self._zone(packet)                     # drops the memos of an older topology
+            found = self._frames.get(packet.network.name, packet.frame)
+            if found is not None:
+                self._count(found[0], packet)
+                return [SendFrame(packet.in_port, found[1])]
         datagram = parse_udp(packet.frame)
         if datagram is None or datagram.dport != DNS_PORT:
             self._count(MALFORMED, packet)
@@ -68,7 +78,9 @@ class DnsService:
         self._count(kind, packet)
         if wire is None:
             return []
-        return [SendFrame(packet.in_port, _reply_frame(zone, datagram)(wire))]
+        reply = _reply_frame(zone, datagram)(wire)
+        self._frames.put(zone.network, packet.frame, kind, reply)
+        return [SendFrame(packet.in_port, reply)]
 
     def _answer(self, zone: Zone, wire: bytes) -> Tuple[str, Optional[bytes]]:
         key = (zone.network, wire[2:])
@@ -85,7 +97,7 @@ class DnsService:
 
     def _zone(self, packet: PacketIn) -> Optional[Zone]:
         if self._zones is None or self._zones.topology is not packet.topology:
-            self._zones, self._memo = Zones(packet.topology), {}
+            self._zones, self._memo, self._frames = Zones(packet.topology), {}, FrameMemo()
         return self._zones.get(packet.network.name) if packet.network is not None else None
 
     def _count(self, kind: str, packet: PacketIn) -> None:
@@ -97,9 +109,14 @@ class DnsService:
 
 def _reply_frame(zone: Zone, query: Datagram) -> Callable[[bytes], bytes]:
     """The frame that carries a response back to the client of `query`."""
-    server = zone.server
+    server_mac, server_ip = _mac_bytes(zone.server.mac), query.dst_raw     # the query was to it
 
     def frame(wire: bytes) -> bytes:
-        return build_frame(server.mac, query.src_mac, server.ipv4, query.src, DNS_PORT, query.sport,
-                           wire)
+        return udp_frame(server_mac, query.src_mac_raw, server_ip, query.src_raw, DNS_PORT,
+                         query.sport, wire)
     return frame
+
+
+@functools.lru_cache(maxsize=4096)
+def _mac_bytes(mac: str) -> bytes:
+    return mac_to_bytes(mac)

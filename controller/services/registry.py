@@ -9,8 +9,8 @@ a reason nobody handles.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Protocol, Sequence
+import threading
+from typing import Callable, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from controller.pipeline.punt import Reason
 from controller.services.actions import Action
@@ -29,8 +29,8 @@ class PortView(Protocol):
     def host_ports(self, topology: Topology, network: str) -> Sequence[int]: ...
 
 
-@dataclass(frozen=True)
-class PacketIn:
+class PacketIn(NamedTuple):
+    """One punted frame (a tuple: the service ports make ~50,000 a second)."""
     topology: Topology
     switch: PortView
     in_port: int
@@ -47,23 +47,31 @@ class Registry:
     def __init__(self, log: logging.Logger):
         self.log = log
         self._handlers: Dict[Reason, Handler] = {}
+        self._by_number: Dict[int, Tuple[str, Handler]] = {}
         self.counts: Dict[str, int] = {}          # reason name (or 'unknown') -> packet-ins
         self.failures = 0                         # handlers that raised
         self.unhandled = 0                        # reasons no service handles
+        # the event thread (packet-ins) and the service ports' threads dispatch
+        # here; services keep state (leases, memos), so one handler at a time
+        self._lock = threading.Lock()
 
     def register(self, reason: Reason, handler: Handler) -> None:
         if reason in self._handlers:
             raise ValueError(f'{reason.name} already has a handler')
         self._handlers[reason] = handler
+        self._by_number[int(reason)] = (reason.name, handler)
 
     def handler(self, reason: Reason) -> Optional[Handler]:
         """The service registered for `reason` (the API reads DHCP leases from it)."""
         return self._handlers.get(reason)
 
     def dispatch(self, reason: int, packet: PacketIn) -> List[Action]:
-        known = reason in Reason._value2member_map_
-        name = Reason(reason).name if known else 'unknown'
-        handler = self._handlers.get(Reason(reason)) if known else None
+        found = self._by_number.get(reason)
+        if found is not None:
+            name, handler = found
+        else:
+            known = reason in Reason._value2member_map_
+            name, handler = Reason(reason).name if known else 'unknown', None
         self.counts[name] = self.counts.get(name, 0) + 1
         if handler is None:
             self.unhandled += 1
@@ -72,7 +80,8 @@ class Registry:
                                  packet.switch.label, self.unhandled, reason)
             return []
         try:
-            return handler(packet)
+            with self._lock:
+                return handler(packet)
         except Exception:                      # a bad packet must never stop the app
             self.failures += 1
             if worth_logging(self.failures):

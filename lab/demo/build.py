@@ -13,6 +13,7 @@ import fcntl
 import os
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from controller.cli.ovscmd import BridgeSpec, service_port_args
 from controller.topology import Topology
 from lab.demo.common import MININET_PROG, BuildError, Cleanup, Say, wait_until
 from lab.demo.nodes import MininetNode, add_routes, runner
@@ -23,7 +24,8 @@ from mininet.net import Mininet
 from mininet.node import Host, OVSSwitch, RemoteController
 
 __all__ = ['PROG', 'DEFAULT_CONTROLLER_PORT', 'LOCK_PATH', 'DEMO_TOOLS', 'BuildError', 'Cleanup', 'Say',
-           'Lock', 'preflight', 'wait_until', 'wait_names_free', 'build_network', 'configure_hosts']
+           'Lock', 'preflight', 'wait_until', 'wait_names_free', 'build_network', 'configure_hosts',
+           'add_service_ports']
 
 PROG = MININET_PROG
 DEFAULT_CONTROLLER_PORT = 6633   # where the bridges look for the controller
@@ -123,6 +125,13 @@ def build_network(topology: Topology, controller_port: int,
         net.addLink(hosts[iface.name], net.get(iface.datapath),
                     intfName1=NS_IFNAME, intfName2=iface.port)
     return net, {name: MininetNode(host) for name, host in hosts.items()}
+
+
+def add_service_ports(topology: Topology) -> None:
+    """Each switch's service port, as `vnetctl setup` adds it: the controller
+    (on this machine) answers DHCP and DNS there (controller.pipeline.service_port)."""
+    for dp in topology.datapaths.values():
+        sh(['ovs-vsctl', *service_port_args(BridgeSpec(dp.name, dp.dpid, 'netdev', ''))])
 
 
 def configure_hosts(topology: Topology, hosts: Mapping[str, MininetNode]) -> None:

@@ -189,7 +189,11 @@ def busybox_root(lab) -> Path:
 
 def _import(root: Path, image: str) -> None:
     tar = subprocess.Popen(['tar', '-C', str(root), '-c', '.'], stdout=subprocess.PIPE)
-    cp = subprocess.run(['docker', 'import', '-', image], stdin=tar.stdout, capture_output=True,
-                        text=True, timeout=60)
-    tar.wait()
+    try:
+        cp = subprocess.run(['docker', 'import', '-', image], stdin=tar.stdout, capture_output=True,
+                            text=True, timeout=60)
+    finally:          # our copy of the pipe closed: a tar nobody reads ends (SIGPIPE), not hangs
+        assert tar.stdout is not None
+        tar.stdout.close()
+        tar.wait(timeout=30)
     assert cp.returncode == 0, f'docker import: {cp.stderr}'

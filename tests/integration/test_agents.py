@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from controller.pipeline.service_port import SERVICE_RETURN_PRIORITY
 from lab import free_tcp_port, wait_for
 from lab.agents import etcd_for, start_agent
 from lab.hosts import MultiHost
@@ -98,3 +99,20 @@ def test_killing_one_hosts_agent_affects_no_other_host_and_its_restart_loses_no_
     assert after == before
     for other in ('h2', 'h3'):
         assert 'disconnected' not in agents.agent[other].log_text()
+
+
+def test_each_agent_answers_dns_on_its_own_hosts_service_port(agents):
+    doc = agents.topology(['red1', 'red2', 'red3'])
+    doc['networks']['red']['domain_name'] = 'red.internal'
+    doc['interfaces']['dns'] = {'network': 'red', 'mode': 'simulated', 'mac': '52:54:00:45:01:35',
+                                'ipv4': '10.45.1.53', 'services': ['dns']}
+    rev = applied_revision(apply(agents.lab, agents.url, doc))
+    for name, agent in agents.agent.items():
+        wait_logged(agent, f'/vnet/topology@{rev} changed')
+        assert 'answering DHCP and DNS on service port br-int-svc' in agent.log_text(), name
+    for vm, other in (('red1', 'red3'), ('red2', 'red1'), ('red3', 'red2')):
+        out = agents.vm[vm].run(f'dig +short +time=2 +tries=2 @10.45.1.53 {other}.red.internal').stdout
+        assert out.split() == [f'10.45.1.{VMS[other][1]}'], f'{vm} asked for {other}: {out!r}'
+    for name, h in agents.h.items():      # each host's answers went back in through its own port
+        returned = [f for f in flows(h) if f['table'] == 0 and f.get('priority') == SERVICE_RETURN_PRIORITY]
+        assert len(returned) == 1 and returned[0]['n_packets'] >= 1, (name, returned)

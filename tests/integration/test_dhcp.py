@@ -197,5 +197,5 @@ def test_a_flood_of_malformed_dhcp_packets_leaves_the_controller_serving_honest_
     assert 'dhcp from vm1' in log            # the malformed ones did reach the parser
     # Most of the 120 paced frames reached the controller (under load OVS's
     # receive buffer may drop a few, and much of the unpaced burst).
-    punted = [f for f in br.dump_flows() if 'CONTROLLER' in f['actions'] and f['n_packets']]
+    punted = [f for f in br.dump_flows() if '->reg1' in f['actions'] and f['n_packets']]   # any punt
     assert sum(f['n_packets'] for f in punted) >= 60

@@ -8,6 +8,7 @@ simulator, ports numbered in name order), the live trace (ovs-appctl
 ofproto/trace on each datapath the frame crosses, cookies mapped back) and a
 real packet must tell the same story.
 """
+import re
 import subprocess
 from dataclasses import dataclass
 from typing import Callable
@@ -87,9 +88,13 @@ def running():
 
 def shape(trace):
     """What both traces must agree on: each table with the topology objects
-    behind its flow, and where the copies ended."""
+    behind its flow, and where the copies ended.  Only the switch knows its
+    service port (the offline walk numbers ports itself), so a punt's ending
+    may name it live: that detail aside, the endings must be the same."""
+    endings = sorted(tuple(re.sub(r'^service port [^,]+, ', '', part) if isinstance(part, str) else part
+                           for part in e.key) for e in trace.endings)
     return ([(s.datapath, s.table, tuple(o.what for o in s.origins)) for s in trace.steps],
-            sorted(e.key for e in trace.endings), trace.verdict.kind)
+            endings, trace.verdict.kind)
 
 
 @pytest.mark.parametrize('case', CASES, ids=lambda c: c.name)

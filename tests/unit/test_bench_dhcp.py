@@ -152,6 +152,9 @@ def test_the_table_has_a_row_per_side_the_ratios_and_the_verdicts():
     lines = table(result).splitlines()
 
     assert lines[0].startswith('DHCP DORA: 4 clients (one OVS port each), 1 rounds per side')
+    assert lines[0].endswith('; ours through the service port')
+    result['config']['packet_ins'] = True
+    assert table(result).splitlines()[0].endswith('; ours by packet-ins')
     assert lines[3].split()[:4] == ['side', 'DORA/s', 'p50', 'ms']
     assert lines[4] == 'dnsmasq  no answers  no answers'
     assert lines[5].split() == ['ours', '2', '2.000', '4.000', '4.000', '4', '1.000', '3.000',
@@ -183,9 +186,10 @@ def test_our_topology_is_valid_and_serves_the_options_dnsmasq_gets():
 
 # -- the command line ------------------------------------------------------------------
 
-def test_both_sides_are_measured_by_default():
+def test_both_sides_are_measured_by_default_ours_through_the_service_port():
     args = parse_args([])
     assert (args.side_list, args.clients, args.concurrency, args.rounds) == (['dnsmasq', 'ours'], 64, 16, 3)
+    assert not args.packet_ins and parse_args(['--packet-ins']).packet_ins
 
 
 @pytest.mark.parametrize('argv', [['--sides', 'ours,isc'], ['--sides', ','], ['--clients', '0'],

@@ -1,9 +1,11 @@
 """The DNS benchmark's pure parts: its queries are real queries, its topology is valid and
 answers the names it asks, and its summary compares the sides."""
+import argparse
+
 import dns.message
 import yaml
 
-from bench.dns import DOMAIN, Run, name_ip, query_wire, summary, topology
+from bench.dns import DOMAIN, Run, name_ip, query_wire, summary, table, topology
 from controller.services.dns_zone import Zones, answer
 from controller.topology import validate_text
 
@@ -30,3 +32,14 @@ def test_the_summary_takes_medians_and_compares_each_of_ours_with_dnsmasq():
     assert s['dnsmasq']['qps'] == 2000 and s['ours']['qps'] == 1000
     assert s['ours']['ratio'] == 0.5 and 'unmetered' not in s
     assert (s['ours']['qps_min'], s['ours']['qps_max']) == (500, 1500)
+
+
+def test_the_table_says_which_way_ours_was_answered():
+    runs = [Run('dnsmasq', answered=1000, seconds=1.0, latencies=[0.001]),
+            Run('ours', answered=990, seconds=1.0, latencies=[0.001])]
+    args = argparse.Namespace(concurrency=16, rounds=1, duration=1.0, names=100, packet_ins=False)
+    lines = table(summary(runs), args).splitlines()
+    assert lines[0].endswith('100 names; ours through the service port')
+    assert lines[3].split()[:2] == ['ours', '990'] and '0.99x dnsmasq' in lines[3]
+    args.packet_ins = True
+    assert table(summary(runs), args).splitlines()[0].endswith('; ours by packet-ins')

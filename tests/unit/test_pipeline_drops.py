@@ -16,11 +16,13 @@ from controller.pipeline.flows import (
     DROP_COOKIE,
     DROP_COOKIE_MASK,
     OFPP_CONTROLLER,
+    OFPP_LOCAL,
     Output,
     ToGroup,
     drop_reason,
     flow,
 )
+from controller.pipeline.service_port import service_port_name
 from controller.pipeline.tables import PipelineError
 from controller.topology import HOST, PHYSICAL, Datapath, Interface, Network, Topology, load_topology
 from tests.unit.factories import ALL_PORTS, ROUTED_PORTS, overlapping, routed
@@ -29,7 +31,7 @@ from tests.unit.test_pipeline_tunnels import PORTS as TUNNEL_PORTS
 from tests.unit.test_pipeline_tunnels import TUNNEL, three_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
-UNKNOWN_PORT, TUNNEL_PORT_NO = 99, 100
+UNKNOWN_PORT, TUNNEL_PORT_NO, SERVICE_PORT_NO = 99, 100, 98
 BROADCAST = 'ff:ff:ff:ff:ff:ff'
 STRANGER_MAC = '52:54:00:99:99:99'
 
@@ -52,10 +54,16 @@ def lan_across_two_hosts():
                                for n in (1, 2)})
 
 
+def with_service_port(ports, bridge):
+    """`ports` on a bridge that also has its service port (and its LOCAL port, which names it)."""
+    return dict(ports, **{bridge: OFPP_LOCAL, service_port_name(bridge): SERVICE_PORT_NO})
+
+
 def compiled():
     """(label, topology, datapath, ports) for every test topology and datapath."""
     cases = [('overlapping', overlapping(), 'br0', ALL_PORTS),
-             ('routed', routed(), 'br0', ROUTED_PORTS)]
+             ('routed', routed(), 'br0', ROUTED_PORTS),
+             ('routed-service-port', routed(), 'br0', with_service_port(ROUTED_PORTS, 'br0'))]
     cases += [(f'three_hosts-{dp}', three_hosts(), dp, TUNNEL_PORTS[dp]) for dp in TUNNEL_PORTS]
     cases.append(('lan_across_two_hosts', lan_across_two_hosts(), 'h1', {'up': 1, 'vxlan0': TUNNEL}))
     cases += [(f'nat_two_datapaths-{dp}', two_datapaths(), dp, ports)     # NAT where no uplink is
