@@ -16,6 +16,7 @@ from lab import Lab, wait_for
 from lab.api import ApiClient, api_args
 from lab.dnsmasq import DnsmasqServer
 from tests.integration.dhcp_clients import udhcpc_once
+from tests.integration.dig_output import answers, status
 from tests.integration.multihost import VMS, VmSpec, Weave
 
 DNS_IP = '10.44.1.53'
@@ -53,16 +54,6 @@ class DnsLab:
         text = self.api.request('GET', '/metrics')[1]
         return {m[0]: float(m[1]) for m in
                 re.findall(r'^vnet_dns_queries_total\{result="(\w+)"\} (\S+)$', text, re.M)}
-
-
-def status(out: str) -> str:
-    found = re.search(r'status: (\w+)', out)
-    return found.group(1) if found else f'no answer: {out}'
-
-
-def answers(out: str) -> list:
-    return sorted(line.split()[-1] for line in out.split('ANSWER SECTION:')[-1].splitlines()
-                  if '\tIN\t' in line) if 'ANSWER SECTION:' in out else []
 
 
 @pytest.fixture(scope='module')

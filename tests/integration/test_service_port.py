@@ -26,6 +26,7 @@ from lab.netns import in_netns
 from lab.ovs import ofport
 from tests.integration.attachlab import ok
 from tests.integration.dhcp_clients import udhcpc_once
+from tests.integration.dig_output import answers, status
 
 DOMAIN = 'svc.internal'
 DNS_IP, DHCP_IP, GATEWAY = '10.66.1.53', '10.66.1.253', '10.66.1.254'
@@ -102,16 +103,6 @@ class ServiceLab:
     def dig(self, *query: str) -> str:
         return self.hosts['vm1'].run(['dig', f'@{DNS_IP}', '+time=2', '+tries=2', *query],
                                      check=False, timeout=15).stdout
-
-
-def status(out: str) -> str:
-    found = re.search(r'status: (\w+)', out)
-    return found.group(1) if found else f'no answer: {out}'
-
-
-def answers(out: str) -> list:
-    return sorted(line.split()[-1] for line in out.split('ANSWER SECTION:')[-1].splitlines()
-                  if '\tIN\t' in line) if 'ANSWER SECTION:' in out else []
 
 
 def reaches(read, value: int, what: str, timeout: float = 5) -> None:
