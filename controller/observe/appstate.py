@@ -32,9 +32,13 @@ def _family(name: str):
     return GaugeMetricFamily(name, spec.help, labels=spec.labels)
 
 
+SERVICE_PORT_RESULTS = ('received', 'answered', 'foreign', 'send_failed', 'receive_failed', 'failed')
+
+
 def collect(app: Any) -> Iterator[Metric]:
     sessions = {s.name: s for s in list(app.sessions.values())}
     yield from _datapaths(app, sessions)
+    yield from _service_ports(app, sessions)
     yield from _topology(app)
     yield from _services(app)
     yield from _drops(app)
@@ -53,6 +57,20 @@ def _datapaths(app: Any, sessions: Dict[str, Any]):
         for port in sorted(list(session.dp.ports.values()), key=lambda p: p.port_no):
             ports.add_metric([name, _port_name(port)], 1 if port_up(port) else 0)
     yield from (connected, flows, ports)
+
+
+def _service_ports(app: Any, sessions: Dict[str, Any]):
+    is_open = _family('vnet_service_port_open')
+    frames = _family('vnet_service_port_frames_total')
+    ports = getattr(app, 'service_ports', None)
+    opened = dict(ports.open) if ports is not None else {}
+    for name, session in sorted(sessions.items()):
+        port = opened.get(session.dpid)
+        is_open.add_metric([name], 1 if port is not None else 0)
+        counts = dict(port.counts) if port is not None else {}
+        for result in sorted(set(SERVICE_PORT_RESULTS) | set(counts)):
+            frames.add_metric([name, result], counts.get(result, 0))
+    yield from (is_open, frames)
 
 
 def _port_name(port) -> str:

@@ -45,7 +45,14 @@ CATALOGUE = (
     Spec('vnet_topology_info', 'info', ('source', 'digest'),
          'the running topology: where it comes from and the SHA-256 of its content'),
     Spec('vnet_packet_ins_total', 'counter', ('reason',),
-         'packets the switches sent to the controller, by the punt reason of their flow'),
+         'packets the switches sent to the controller (by packet-in or through a service port), '
+         'by the punt reason of their flow'),
+    Spec('vnet_service_port_open', 'gauge', DP,
+         '1 while the controller answers DHCP and DNS on the datapath\'s service port, else 0 '
+         '(packet-ins)'),
+    Spec('vnet_service_port_frames_total', 'counter', DP + ('result',),
+         'frames on service ports: received, answered, foreign (no service MAC or unknown port), '
+         'send_failed, receive_failed, failed (a service raised)'),
     Spec('vnet_dhcp_replies_total', 'counter', ('kind',),
          'DHCP replies sent: offer, ack, nak'),
     Spec('vnet_dns_queries_total', 'counter', ('result',),

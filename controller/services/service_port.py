@@ -85,16 +85,22 @@ class ServicePort:
         return True
 
     def close(self) -> None:
+        """Stop answering at once; the thread closes its socket within
+        POLL_SECONDS (the event thread calling this never waits for it)."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2 * POLL_SECONDS)
-        if self._sock is not None:
+        if self._thread is None and self._sock is not None:
             self._sock.close()
 
     # -- the thread ------------------------------------------------------------------
     def _run(self) -> None:
         sock = self._sock
         assert sock is not None
+        try:
+            self._serve(sock)
+        finally:
+            sock.close()
+
+    def _serve(self, sock: socket.socket) -> None:
         anc = socket.CMSG_SPACE(_TIMESPEC.size)
         while not self._stop.is_set():
             try:            # one syscall a frame: SO_RCVTIMEO, not Python's poll-first timeout
@@ -107,6 +113,8 @@ class ServicePort:
                 self._count('receive_failed', f'cannot read: {exc}')
                 time.sleep(POLL_SECONDS)
                 continue
+            if self._stop.is_set():         # closed while it waited: a successor may answer
+                return
             try:
                 self.handle(frame, _waited(ancdata))
             except Exception:               # nothing a frame holds may stop the thread

@@ -239,6 +239,18 @@ def test_packet_ins_and_dhcp_replies_are_counted_by_reason_and_kind(app):
     assert replies == {'offer': 3, 'ack': 2, 'nak': 0}
 
 
+def test_each_datapath_says_whether_its_service_port_answers_and_counts_its_frames(app):
+    families = scrape()
+    assert {s.labels['datapath']: s.value for s in families['vnet_service_port_open'].samples} == {'br0': 0}
+    app.service_ports = NS(open={1: NS(counts={'received': 7, 'answered': 6, 'foreign': 1})})
+    families = scrape()
+    assert {s.labels['datapath']: s.value for s in families['vnet_service_port_open'].samples} == {'br0': 1}
+    frames = {s.labels['result']: s.value for s in families['vnet_service_port_frames'].samples
+              if s.name.endswith('_total')}
+    assert frames == {'received': 7, 'answered': 6, 'foreign': 1, 'send_failed': 0,
+                      'receive_failed': 0, 'failed': 0}
+
+
 def test_a_session_reports_flow_mods_apply_latency_and_bundles():
     before = scrape()
 
