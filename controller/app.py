@@ -196,8 +196,7 @@ class VnetApp(app_manager.OSKenApp):
                 session = table.get(dp.id)
                 if session is not None and session.dp is dp:
                     del table[dp.id]
-                    if self.service_ports.open.get(dp.id) is not None and table is self.sessions:
-                        self.service_ports.close(dp.id)
+                    self.service_ports.close(dp.id)          # (nothing, if none is open)
                     session.closed()
                     self.history.disconnected(dp.id)
                     LOG.info('%s: disconnected', session.label)

@@ -123,9 +123,7 @@ class Walker:
 def ending(topology, datapath: str, port: int, pkt: dict, via, port_names) -> v.Ending:
     """Classify one copy leaving `datapath` by `port` (the packet as it leaves)."""
     if port == OFPP_CONTROLLER:
-        reason = Reason(int(pkt.get(REASON_REG, 0)))
-        return v.Ending(v.CONTROLLER, datapath, f'punt reason {reason.name} ({int(reason)})', via,
-                        v.PUNT_WHY.get(reason, ''))
+        return _punt(datapath, pkt, via)
     if port == pkt.get('in_port') and not via:
         return v.Ending(v.ANSWERED, datapath, 'back to the sender', via, answer_text(topology, pkt))
     name = port_names.get(port)
@@ -146,11 +144,16 @@ def _to_service_port(datapath: str, name: str, pkt: dict, via) -> v.Ending:
     """A punt through the bridge's service port: the controller reads it
     there (controller.pipeline.service_port), as it would a packet-in."""
     try:
-        reason = Reason(int(pkt.get(REASON_REG, 0)))
-    except ValueError:
+        return _punt(datapath, pkt, via, f'service port {name}, ')
+    except ValueError:                      # no punt reason written: not one of our punts
         return v.Ending(v.CONTROLLER, datapath, f'service port {name}', via)
-    return v.Ending(v.CONTROLLER, datapath, f'service port {name}, punt reason {reason.name} '
-                                            f'({int(reason)})', via, v.PUNT_WHY.get(reason, ''))
+
+
+def _punt(datapath: str, pkt: dict, via, where: str = '') -> v.Ending:
+    """Sent to the controller with the punt reason in the packet (ValueError: none we know)."""
+    reason = Reason(int(pkt.get(REASON_REG, 0)))
+    return v.Ending(v.CONTROLLER, datapath, f'{where}punt reason {reason.name} ({int(reason)})', via,
+                    v.PUNT_WHY.get(reason, ''))
 
 
 def answer_text(topology, pkt: dict) -> str:

@@ -31,6 +31,7 @@ from controller.packets.constants import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
 )
+from controller.packets.ethernet import mac_to_str
 from controller.pipeline.flows import (
     OFPP_IN_PORT,
     Ct,
@@ -136,7 +137,7 @@ def _spelled(name: str, value: int):
     """`value` as the packet dict spells field `name` (MAC and IPv4 as text)."""
     kind = _FIELD_TABLE[name][3] if name in _FIELD_TABLE else 'int'
     if kind == 'mac':
-        return ':'.join(f'{b:02x}' for b in value.to_bytes(6, 'big'))
+        return mac_to_str(value.to_bytes(6, 'big'))
     if kind == 'ipv4':
         return str(ipaddress.IPv4Address(value))
     return value

@@ -26,7 +26,7 @@ writes there, and the kernel's own chatter on the device goes nowhere.
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 from controller.pipeline import tables
 from controller.pipeline.drops import Drop
@@ -64,10 +64,13 @@ def find_service_port(ports: Mapping[str, int]) -> Optional[int]:
     return found
 
 
-def without_service_port(ports: Mapping[str, int]) -> Dict[str, int]:
-    """`ports` less the service port: what the pipeline sees while nobody answers on it."""
+def without_service_port(ports: Mapping[str, int]) -> Mapping[str, int]:
+    """`ports` less the service port: what the pipeline sees while nobody answers on it
+    (`ports` itself, not a copy, when the bridge has none: this runs at every compile)."""
     bridge = bridge_of(ports)
     svc = service_port_name(bridge) if bridge else None
+    if svc not in ports:
+        return ports
     return {name: number for name, number in ports.items() if name != svc}
 
 

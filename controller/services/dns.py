@@ -53,9 +53,11 @@ class DnsService:
         return found
 
     def __call__(self, packet: PacketIn) -> List[Action]:
-        if packet.waited <= STALE_SECONDS and packet.network is not None:
-            self._zone(packet)                     # drops the memos of an older topology
-            found = self._frames.get(packet.network.name, packet.frame)
+        # None when stale: waited past the client's patience, or sent to a server an
+        # edit just removed (looking drops the memos of an older topology)
+        zone = self._zone(packet) if packet.waited <= STALE_SECONDS else None
+        if zone is not None:
+            found = self._frames.get(zone.network, packet.frame)
             if found is not None:
                 self._count(found[0], packet)
                 return [SendFrame(packet.in_port, found[1])]
@@ -63,9 +65,7 @@ class DnsService:
         if datagram is None or datagram.dport != DNS_PORT:
             self._count(MALFORMED, packet)
             return []
-        zone = self._zone(packet)
-        # stale: waited past the client's patience, or sent to a server an edit just removed
-        if zone is None or packet.waited > STALE_SECONDS:
+        if zone is None:
             self._count('stale', packet)
             return []
         kind, wire = self._answer(zone, datagram.payload)

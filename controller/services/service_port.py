@@ -24,7 +24,7 @@ import struct
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Protocol
 
 from controller.packets.ethernet import mac_to_bytes
 from controller.pipeline.service_port import (
@@ -47,12 +47,18 @@ SOL_PACKET, PACKET_QDISC_BYPASS = 263, 20
 _TIMESPEC = struct.Struct('@qq')
 
 
+class Switch(PortView, Protocol):
+    """What a service port asks of its switch's session (SwitchSession)."""
+    writable: bool                  # the master (or the only controller): it answers
+    service_port_open: bool         # the pipeline sends DHCP and DNS to the port
+    macs: Dict[str, str]            # port name -> MAC, as the switch reported them
+
+
 class ServicePort:
-    def __init__(self, ifname: str, switch: PortView, topology: Callable[[], Topology],
-                 registry: Registry, writable: Callable[[], bool],
-                 later: Callable[[Action], None], log: logging.Logger):
+    def __init__(self, ifname: str, switch: Switch, topology: Callable[[], Topology],
+                 registry: Registry, later: Callable[[Action], None], log: logging.Logger):
         self.ifname, self.switch, self.topology = ifname, switch, topology
-        self.registry, self.writable, self.later, self.log = registry, writable, later, log
+        self.registry, self.later, self.log = registry, later, log
         self.counts: Dict[str, int] = {}          # received, answered, foreign, send_failed
         self._sock: Optional[socket.socket] = None
         self._stop = threading.Event()
@@ -126,7 +132,7 @@ class ServicePort:
         if found is None:
             self._count('foreign')
             return
-        if not self.writable():
+        if not self.switch.writable:
             return
         reason, in_port, in_source = found
         topology = self.topology()
@@ -216,7 +222,6 @@ class ServicePorts:
                  later: Callable[[int, Action], None], log: logging.Logger):
         self.registry, self.topology, self.later, self.log = registry, topology, later, log
         self.open: Dict[int, ServicePort] = {}           # dpid -> its port
-        self._sessions: Dict[int, Any] = {}              # dpid -> the session it answers for
         self._refused: Dict[int, str] = {}               # dpid -> the name that would not open
 
     def update(self, session) -> None:
@@ -228,10 +233,9 @@ class ServicePorts:
             current = None
         if name is not None and current is None and self._refused.get(session.dpid) != name:
             port = ServicePort(name, session, self.topology, self.registry,
-                               lambda: session.writable, lambda a: self.later(session.dpid, a),
-                               self.log)
-            if port.open(getattr(session, 'macs', {}).get(name)):
-                self.open[session.dpid], self._sessions[session.dpid] = port, session
+                               lambda a: self.later(session.dpid, a), self.log)
+            if port.open(session.macs.get(name)):
+                self.open[session.dpid] = port
             else:
                 self._refused[session.dpid] = name      # said once; tried again if it changes
         if name is None:
@@ -239,11 +243,10 @@ class ServicePorts:
         session.service_port_open = session.dpid in self.open
 
     def close(self, dpid: int) -> None:
-        port, session = self.open.pop(dpid, None), self._sessions.pop(dpid, None)
+        port = self.open.pop(dpid, None)
         if port is not None:
             port.close()
-        if session is not None:
-            session.service_port_open = False
+            port.switch.service_port_open = False
 
     def close_all(self) -> None:
         for dpid in list(self.open):

@@ -68,10 +68,10 @@ class _Topology:
 
 
 class _Switch:
-    label, dpid = 'br0', 1
+    label, dpid, service_port_open = 'br0', 1, True
 
-    def __init__(self, ports):
-        self.ports = ports
+    def __init__(self, ports, writable):
+        self.ports, self.writable, self.macs = ports, writable, {}
 
     def interface_at(self, topology, ofport):
         return self.ports.get(ofport)
@@ -92,7 +92,7 @@ def _port(ports, handler, writable=True):
     registry = Registry(LOG)
     registry.register(Reason.DHCP_REQUEST, handler)
     later = []
-    port = ServicePort('br0-svc', _Switch(ports), lambda: _Topology(), registry, lambda: writable,
+    port = ServicePort('br0-svc', _Switch(ports, writable), lambda: _Topology(), registry,
                        later.append, LOG)
     port._sock = _Sock()
     return port, later
@@ -131,7 +131,7 @@ def test_only_a_writable_session_answers_and_an_answer_the_tag_cannot_carry_goes
                         lambda p: [SendFrame(40000, b'R' * 14)], writable=False)
     port.handle(_dhcp_frame(3))
     assert port._sock.sent == [] and later == []
-    port.writable = lambda: True
+    port.switch.writable = True
     port.handle(_dhcp_frame(3))
     assert port._sock.sent == [] and later == [SendFrame(40000, b'R' * 14)]
 
@@ -141,7 +141,7 @@ class _Session:
     service_port_open = None
 
     def __init__(self, ports):
-        self.ports = ports
+        self.ports, self.macs = ports, {}
 
     def interface_at(self, topology, ofport):
         return None
