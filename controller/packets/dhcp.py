@@ -29,6 +29,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from controller.packets.constants import BROADCAST_MAC, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETH_TYPE_IP, IP_PROTO_UDP
 from controller.packets.ethernet import ETH_HEADER, ETH_HLEN, ip_checksum, mac_to_bytes, mac_to_str
+from controller.packets.udp import udp_frame
 
 __all__ = [
     'DISCOVER', 'OFFER', 'REQUEST', 'DECLINE', 'ACK', 'NAK', 'RELEASE', 'INFORM',
@@ -162,12 +163,6 @@ class DhcpMessage:
 
 # --------------------------------------------------------------------------
 # checksums
-
-def _udp_checksum(src: bytes, dst: bytes, udp: bytes) -> int:
-    pseudo = src + dst + struct.pack('!BBH', 0, IP_PROTO_UDP, len(udp))
-    csum = ip_checksum(pseudo + udp)
-    return csum or 0xffff          # 0 means "no checksum" in UDP over IPv4
-
 
 def checksums_ok(frame: bytes) -> bool:
     """True if `frame` is Ethernet/IPv4/UDP with correct IPv4 header and UDP
@@ -376,19 +371,6 @@ def build_frame(eth_src: str, eth_dst: str, ip_src: IPv4Like, ip_dst: IPv4Like,
     """Ethernet II + IPv4 (DF clear, no options) + UDP with both checksums."""
     return udp_frame(mac_to_bytes(eth_src), mac_to_bytes(eth_dst), _ip(ip_src).packed,
                      _ip(ip_dst).packed, sport, dport, payload, ttl=ttl, ident=ident)
-
-
-def udp_frame(eth_src: bytes, eth_dst: bytes, src: bytes, dst: bytes, sport: int, dport: int,
-              payload: bytes, *, ttl: int = 64, ident: int = 0) -> bytes:
-    """build_frame with the addresses as bytes (the fast path of DNS answers)."""
-    udp_len = UDP_HLEN + len(payload)
-    udp = _UDP.pack(sport, dport, udp_len, 0) + payload
-    udp = udp[:6] + struct.pack('!H', _udp_checksum(src, dst, udp)) + udp[8:]
-    hdr = _IP.pack(0x45, 0, IP_HLEN + udp_len, ident & 0xffff, 0, ttl, IP_PROTO_UDP, 0,
-                   src, dst)
-    hdr = hdr[:10] + struct.pack('!H', ip_checksum(hdr)) + hdr[12:]
-    eth = ETH_HEADER.pack(eth_dst, eth_src, ETH_TYPE_IP)
-    return eth + hdr + udp
 
 
 def build_reply(request: DhcpMessage, message_type: int, *, yiaddr: IPv4Like,

@@ -16,9 +16,8 @@ import logging
 from typing import Callable, Dict, List, Optional, Tuple
 
 from controller.packets.constants import DNS_PORT
-from controller.packets.dhcp import udp_frame
 from controller.packets.ethernet import mac_to_bytes
-from controller.packets.udp import Datagram, parse_udp
+from controller.packets.udp import Datagram, parse_udp, udp_frame
 from controller.services.actions import Action, SendFrame
 from controller.services.dns_forward import Deliver, Forwarder
 from controller.services.dns_frames import FrameMemo
