@@ -1,6 +1,6 @@
 """DNS benchmark: queries/s and latency of OUR dns interface against dnsmasq.
 
-    .venv/bin/python -m bench.dns                     # 3 rounds of 5 s per side
+    .venv/bin/python -m bench.dns                     # 3 rounds of 5 s per side, 16 and 64 in flight
     .venv/bin/python -m bench.dns --rounds 5 --concurrency 32 --json
 
 One bridge run by the controller, one network (`bench.internal`) with
@@ -12,8 +12,11 @@ the controller answers them through its socket there
 (controller.pipeline.service_port; `--packet-ins`: a bridge without the
 port, so they take the punt to the controller and a packet-out).  The same
 client, in the same namespace, asks both: A queries for random names with
-`--concurrency` in flight for `--duration` seconds;
-the sides alternate (mirrored rounds) so drifting load hits both alike.
+`--concurrency` in flight for `--duration` seconds, for each of the
+concurrencies given (16: the machine is not saturated, so latency decides;
+64: both sides run the two cores flat out, so the rate is their capacity);
+the sides alternate (mirrored rounds) so drifting load hits both alike.  The
+peak line compares each side's best rate over the concurrencies.
 Reported per side: answered queries/s and p50/p99 latency, medians over
 the rounds with the spread (min-max); queries unanswered after 1 s count
 as lost.  The network's DNS meter (pipeline/dns.py; a flood cap on the
@@ -88,6 +91,7 @@ def query_wire(ident: int, name: str) -> bytes:
 @dataclass
 class Run:
     side: str
+    concurrency: int = 16
     answered: int = 0
     lost: int = 0
     wrong: int = 0
@@ -108,7 +112,7 @@ class Run:
 def load(side: str, server: str, names: List[str], concurrency: int, duration: float) -> Run:
     """Keep `concurrency` queries in flight to `server` for `duration` s (run
     inside the client's namespace)."""
-    run, rng = Run(side), random.Random(53)
+    run, rng = Run(side, concurrency), random.Random(53)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     sock.connect((server, 53))
@@ -242,8 +246,38 @@ def summary(runs: List[Run]) -> dict:
     return out
 
 
-def table(s: dict, args) -> str:
-    lines = [f'DNS, {args.concurrency} queries in flight, {args.rounds} rounds of {args.duration:g} s '
+def sweep(runs: List[Run]) -> dict:
+    """summary() per concurrency, and under 'peak' each side's best median rate
+    over them (with its ratio to dnsmasq's best)."""
+    out: dict = {str(c): summary([r for r in runs if r.concurrency == c])
+                 for c in sorted({r.concurrency for r in runs})}
+    peak: dict = {}
+    for side in SIDES:
+        rates = [(s[side]['qps'], c) for c, s in out.items() if side in s]
+        if rates:
+            qps, at = max(rates)
+            peak[side] = {'qps': qps, 'concurrency': int(at)}
+    for side in ('ours', 'unmetered'):
+        if side in peak and 'dnsmasq' in peak:
+            peak[side]['ratio'] = ratio(peak[side]['qps'], peak['dnsmasq']['qps'])
+    out['peak'] = peak
+    return out
+
+
+def sweep_table(by_concurrency: dict, args) -> str:
+    blocks = [table(s, args, int(c)) for c, s in by_concurrency.items() if c != 'peak']
+    peak = by_concurrency['peak']
+    line = 'peak: ' + ', '.join(f'{side} {fmt(p["qps"], ".0f")} at {p["concurrency"]} in flight'
+                                for side, p in peak.items())
+    for side in ('ours', 'unmetered'):
+        if 'ratio' in peak.get(side, {}):
+            line += f'; {side} {peak[side]["ratio"]}x dnsmasq (target >= 1)'
+    return '\n\n'.join(blocks + [line])
+
+
+def table(s: dict, args, concurrency: Optional[int] = None) -> str:
+    concurrency = concurrency if concurrency is not None else args.concurrency
+    lines = [f'DNS, {concurrency} queries in flight, {args.rounds} rounds of {args.duration:g} s '
              f'per side, {args.names} names; ours '
              + ('by packet-ins' if getattr(args, 'packet_ins', False) else 'through the service port'),
              f'{"side":<8} {"queries/s":>10} {"(min-max)":>15} {"p50 ms":>7} {"p99 ms":>7} {"lost":>5}']
@@ -261,11 +295,22 @@ def table(s: dict, args) -> str:
     return '\n'.join(lines)
 
 
+def concurrencies(text: str) -> List[int]:
+    try:
+        found = [int(part) for part in text.split(',') if part.strip()]
+    except ValueError:
+        found = []
+    if not found or min(found) < 1:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected queries in flight, e.g. 16 or 16,64')
+    return found
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m bench.dns', description=__doc__.split('\n')[0])
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--duration', type=float, default=5.0, metavar='S')
-    ap.add_argument('--concurrency', type=int, default=16, metavar='C')
+    ap.add_argument('--concurrency', type=concurrencies, default=[16, 64], metavar='C[,C...]',
+                    help='queries in flight; each is a set of rounds (default 16,64)')
     ap.add_argument('--names', type=int, default=100, metavar='N')
     ap.add_argument('--sides', default=','.join(SIDES), help=f'some of {",".join(SIDES)}')
     ap.add_argument('--packet-ins', action='store_true',
@@ -282,14 +327,15 @@ def main(argv=None) -> int:
         sides = [s for s in args.sides.split(',') if s]
         if not sides or set(sides) - set(SIDES):
             ap.error(f'--sides takes some of {",".join(SIDES)}')
-        for k, side in alternating(sides, args.rounds, mirrored=True):
-            run = bench.measure(side, args.concurrency, args.duration)
-            say(f'round {k + 1} {side}: {run.rate:.0f} queries/s, p99 {fmt(run.ms(99), ".2f")} ms, '
-                f'lost {run.lost}, wrong {run.wrong}')
-            runs.append(run)
+        for concurrency in args.concurrency:
+            for k, side in alternating(sides, args.rounds, mirrored=True):
+                run = bench.measure(side, concurrency, args.duration)
+                say(f'{concurrency} in flight, round {k + 1} {side}: {run.rate:.0f} queries/s, '
+                    f'p99 {fmt(run.ms(99), ".2f")} ms, lost {run.lost}, wrong {run.wrong}')
+                runs.append(run)
         bench.ctl.assert_running()
-    s = summary(runs)
-    print(json.dumps(s, indent=1) if args.json else table(s, args))
+    s = sweep(runs)
+    print(json.dumps(s, indent=1) if args.json else sweep_table(s, args))
     return 0
 
 

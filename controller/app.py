@@ -82,7 +82,8 @@ class VnetApp(app_manager.OSKenApp):
         self.services = build_registry(LOG, lambda dpid, port, frame: self.send_event(
             self.name, EventSendFrame(dpid, port, frame)))
         # DHCP and DNS answered on bridges' service ports, each by a thread of its own
-        self.service_ports = ServicePorts(self.services, lambda: self.topology, self._later, LOG)
+        self.service_ports = ServicePorts(self.services, lambda: self.topology, self._later, LOG,
+                                          by_device=self.CONF.answers_by_device)
         # several controllers: leader election and OpenFlow roles (None: the only one)
         self.failover = ha.Failover.configure(
             self.CONF.election, self.topology_path, self.CONF.election_ttl,

@@ -24,6 +24,11 @@ OPTS = [
                     'good document (default: /var/lib/ryu-vnet)'),
     cfg.BoolOpt('bundles', default=True,
                 help='apply each change to a switch atomically in an OpenFlow bundle'),
+    cfg.BoolOpt('answers-by-device', default=True,
+                help='the service ports send DHCP and DNS answers for a port that is a device here '
+                     '(a veth, a NIC) out of that device, as OVS would, sparing ovs-vswitchd a trip; '
+                     'off: every answer goes back through the switch (where OVS mirrors, sFlow and '
+                     'NetFlow see it)'),
     cfg.StrOpt('election', default=None,
                help='etcd://HOST:PORT[,...]/PREFIX: run as one of several controllers of the same '
                     'switches, the leader elected through an etcd lease; "store": on the etcd:// '

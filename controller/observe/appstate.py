@@ -32,7 +32,8 @@ def _family(name: str):
     return GaugeMetricFamily(name, spec.help, labels=spec.labels)
 
 
-SERVICE_PORT_RESULTS = ('received', 'answered', 'foreign', 'send_failed', 'receive_failed', 'failed')
+SERVICE_PORT_RESULTS = ('received', 'answered', 'answered_by_device', 'foreign', 'truncated',
+                        'send_failed', 'receive_failed', 'failed')
 
 
 def collect(app: Any) -> Iterator[Metric]:

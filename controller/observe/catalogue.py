@@ -51,8 +51,9 @@ CATALOGUE = (
          '1 while the controller answers DHCP and DNS on the datapath\'s service port, else 0 '
          '(packet-ins)'),
     Spec('vnet_service_port_frames_total', 'counter', DP + ('result',),
-         'frames on service ports: received, answered, foreign (no service MAC or unknown port), '
-         'send_failed, receive_failed, failed (a service raised)'),
+         'frames on service ports: received, answered (answered_by_device: of them, out of the '
+         'requesting port\'s own device), foreign (no service MAC or unknown port), truncated '
+         '(longer than a ring slot), send_failed, receive_failed, failed (a service raised)'),
     Spec('vnet_dhcp_replies_total', 'counter', ('kind',),
          'DHCP replies sent: offer, ack, nak'),
     Spec('vnet_dns_queries_total', 'counter', ('result',),

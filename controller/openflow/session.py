@@ -149,6 +149,9 @@ class SwitchSession:
             self.ports[name] = port.port_no
             self._names[port.port_no] = name
 
+    def port_name(self, number: int) -> Optional[str]:
+        return self._names.get(number)
+
     def interface_at(self, topology: Topology, ofport: int) -> Optional[Interface]:
         """The topology interface plugged into `ofport` here, or None."""
         name = self._names.get(ofport)

@@ -30,5 +30,6 @@ def build_registry(log: logging.Logger, deliver: Optional[Deliver] = None) -> Re
     registry.register(Reason.TTL_EXPIRED, ttl_expired)
     registry.register(Reason.NEXT_HOP_UNKNOWN, nexthops.resolve)
     registry.register(Reason.ARP_REPLY_TO_ROUTER, nexthops.learn)
-    registry.register(Reason.DNS_QUERY, DnsService(log, deliver))
+    dns = DnsService(log, deliver)
+    registry.register(Reason.DNS_QUERY, dns, repeat=dns.repeat)
     return registry

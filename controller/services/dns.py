@@ -23,6 +23,7 @@ from controller.services.dns_forward import Deliver, Forwarder
 from controller.services.dns_frames import FrameMemo
 from controller.services.dns_zone import FORWARD, MALFORMED, Zone, Zones, answer
 from controller.services.registry import PacketIn, worth_logging
+from controller.topology import Network, Topology
 
 STALE_SECONDS = 2.0          # dig and glibc ask again after 1-5 s: a later answer is noise
 MEMO_LIMIT = 4096            # remembered answers per topology
@@ -80,6 +81,21 @@ class DnsService:
         reply = _reply_frame(zone, datagram)(wire)
         self._frames.put(zone.network, packet.frame, kind, reply)
         return [SendFrame(packet.in_port, reply)]
+
+    def repeat(self, topology: Topology, network: Optional[Network], frame: bytes,
+               waited: float) -> Optional[bytes]:
+        """The remembered answer to a repeated query frame, counted; None when
+        there is none (or the topology changed, or the query is stale: then
+        the full path decides and counts)."""
+        zones, memo = self._zones, self._frames
+        if zones is None or zones.topology is not topology or network is None or waited > STALE_SECONDS:
+            return None
+        found = memo.get(network.name, frame)
+        if found is None:
+            return None
+        kind, reply = found
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        return reply
 
     def _answer(self, zone: Zone, wire: bytes) -> Tuple[str, Optional[bytes]]:
         key = (zone.network, wire[2:])

@@ -2,11 +2,14 @@
 
 The switch sends DHCP requests and DNS queries to the service port (an OVS
 internal port; controller.pipeline.service_port says how frames name their
-ports).  Here a packet socket on that port's device receives them, the
-services registry answers them exactly as it answers packet-ins, and the
-answers go back into the bridge through the same socket.  No OpenFlow
-message is involved, so ovs-vswitchd spends on an answer what it spends
-forwarding any frame, and the app's event thread is not in the path.
+ports).  Here a packet socket on that port's device receives them through
+a memory-mapped ring (controller.services.packet_ring), and the services
+registry answers them as it answers packet-ins (a repeated DNS query from
+the service's memory, without a PacketIn).  An answer leaves by the
+requesting port's own device when that port is one here
+(controller.services.port_devices), else tagged back into the bridge
+through the service port.  No OpenFlow message is involved, and the app's
+event thread is not in the path.
 
 The thread answers only while the switch's session may write (the master,
 with several controllers).  An answer it cannot send this way (a port the
@@ -20,7 +23,6 @@ import contextlib
 import logging
 import os
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -36,31 +38,31 @@ from controller.pipeline.service_port import (
     tagged,
 )
 from controller.services.actions import Action, SendFrame
+from controller.services.packet_ring import PacketRing
+from controller.services.port_devices import PortDevices, PortNames
 from controller.services.registry import PacketIn, PortView, Registry, worth_logging
 from controller.topology import Topology
 
-ETH_P_ALL = 0x0003
-MAX_FRAME = 65535
 POLL_SECONDS = 0.5          # how often the thread looks whether it should stop
-SO_TIMESTAMPNS = getattr(socket, 'SO_TIMESTAMPNS', 35)
-SOL_PACKET, PACKET_QDISC_BYPASS = 263, 20
-_TIMESPEC = struct.Struct('@qq')
 
 
-class Switch(PortView, Protocol):
+class Switch(PortView, PortNames, Protocol):
     """What a service port asks of its switch's session (SwitchSession)."""
     writable: bool                  # the master (or the only controller): it answers
     service_port_open: bool         # the pipeline sends DHCP and DNS to the port
-    macs: Dict[str, str]            # port name -> MAC, as the switch reported them
 
 
 class ServicePort:
     def __init__(self, ifname: str, switch: Switch, topology: Callable[[], Topology],
-                 registry: Registry, later: Callable[[Action], None], log: logging.Logger):
+                 registry: Registry, later: Callable[[Action], None], log: logging.Logger,
+                 by_device: bool = True):
         self.ifname, self.switch, self.topology = ifname, switch, topology
         self.registry, self.later, self.log = registry, later, log
-        self.counts: Dict[str, int] = {}          # received, answered, foreign, send_failed
-        self._sock: Optional[socket.socket] = None
+        # received, answered (answered_by_device of them), foreign, send_failed,
+        # receive_failed, failed
+        self.counts: Dict[str, int] = {'received': 0, 'answered': 0, 'answered_by_device': 0}
+        self._ring: Optional[PacketRing] = None
+        self.devices = PortDevices(switch, by_device)   # answers out of the vif's own device
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -73,17 +75,11 @@ class ServicePort:
         try:
             device = device_for(self.ifname, mac)
             prepare_device(device)
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            # straight to the device: a queueing discipline only adds a lock per answer
-            sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(POLL_SECONDS))
-            sock.bind((device, 0))
+            self._ring = PacketRing(device)
         except OSError as exc:
             self.log.warning('%s: service port %s cannot be opened here (%s); DHCP and DNS go '
                              'through packet-ins', self.switch.label, self.ifname, exc)
             return False
-        self._sock = sock
         self._thread = threading.Thread(target=self._run, name=f'service-port-{self.ifname}',
                                         daemon=True)
         self._thread.start()
@@ -94,37 +90,36 @@ class ServicePort:
         """Stop answering at once; the thread closes its socket within
         POLL_SECONDS (the event thread calling this never waits for it)."""
         self._stop.set()
-        if self._thread is None and self._sock is not None:
-            self._sock.close()
+        if self._thread is None and self._ring is not None:
+            self._ring.close()
 
     # -- the thread ------------------------------------------------------------------
     def _run(self) -> None:
-        sock = self._sock
-        assert sock is not None
+        ring = self._ring
+        assert ring is not None
         try:
-            self._serve(sock)
+            self._serve(ring)
         finally:
-            sock.close()
+            ring.close()
+            self.devices.close()
 
-    def _serve(self, sock: socket.socket) -> None:
-        anc = socket.CMSG_SPACE(_TIMESPEC.size)
+    def _serve(self, ring: PacketRing) -> None:
         while not self._stop.is_set():
-            try:            # one syscall a frame: SO_RCVTIMEO, not Python's poll-first timeout
-                frame, ancdata, _, _ = sock.recvmsg(MAX_FRAME, anc)
-            except BlockingIOError:         # POLL_SECONDS without a frame
-                continue
-            except OSError as exc:          # the device went down or away: wait for it
-                if self._stop.is_set():
-                    return
-                self._count('receive_failed', f'cannot read: {exc}')
-                time.sleep(POLL_SECONDS)
-                continue
-            if self._stop.is_set():         # closed while it waited: a successor may answer
-                return
             try:
-                self.handle(frame, _waited(ancdata))
-            except Exception:               # nothing a frame holds may stop the thread
-                self._count('failed', 'could not handle a frame', exc_info=True)
+                frames = ring.frames(POLL_SECONDS)
+            except OSError as exc:          # the device went down or away: wait for it
+                self._count('receive_failed', f'cannot read: {exc}')
+                self._stop.wait(POLL_SECONDS)
+                continue
+            if ring.truncated:              # longer than a slot: no request we answer
+                self.counts['truncated'] = ring.truncated
+            for frame, waited in frames:
+                if self._stop.is_set():     # closed while it waited: a successor may answer
+                    return
+                try:
+                    self.handle(frame, waited)
+                except Exception:           # nothing a frame holds may stop the thread
+                    self._count('failed', 'could not handle a frame', exc_info=True)
 
     def handle(self, frame: bytes, waited: float = 0.0) -> None:
         """Answer one frame read from the service port."""
@@ -143,20 +138,35 @@ class ServicePort:
                 self._count('foreign')
                 return
             frame = frame[:6] + mac_to_bytes(iface.mac) + frame[12:]
-        self._count('received')
+        self.counts['received'] += 1
+        reply = self.registry.repeat(reason, topology, network, frame, waited)
+        if reply is not None and in_port <= MAX_SERVICE_PORT:
+            self.send(in_port, reply)
+            return
         packet = PacketIn(topology, self.switch, in_port, network, frame, time.monotonic(), waited)
         for action in self.registry.dispatch(reason, packet):
             if isinstance(action, SendFrame) and action.port <= MAX_SERVICE_PORT:
-                self.send(action)
+                self.send(action.port, action.frame)
             else:
                 self.later(action)
 
-    def send(self, action: SendFrame) -> None:
+    def send(self, port: int, frame: bytes) -> None:
+        """Out of the port's own device where it can (controller.services.port_devices),
+        else tagged back into the switch through the service port."""
         try:
-            assert self._sock is not None
-            self._sock.send(tagged(action.frame, action.port))
-            self._count('answered')
-        except OSError as exc:              # a full queue or a device going away: the client asks again
+            sock = self.devices.socket_for(port)
+            if sock is not None:
+                try:
+                    sock.send(frame)
+                    self.counts['answered'] += 1
+                    self.counts['answered_by_device'] += 1
+                    return
+                except OSError:             # the device went away or down: the switch decides
+                    self.devices.failed(port)
+            assert self._ring is not None
+            self._ring.send(tagged(frame, port))
+            self.counts['answered'] += 1
+        except OSError as exc:              # a full queue or the device going away: the client asks again
             self._count('send_failed', f'cannot send: {exc}')
 
     def _count(self, what: str, note: str = '', exc_info: bool = False) -> None:
@@ -164,19 +174,6 @@ class ServicePort:
         if note and worth_logging(n):
             self.log.warning('%s: service port %s: %s (#%d)', self.switch.label, self.ifname, note, n,
                              exc_info=exc_info)
-
-
-def _timeval(seconds: float) -> bytes:
-    return struct.pack('@ll', int(seconds), int(seconds % 1 * 1e6))
-
-
-def _waited(ancdata) -> float:
-    """Seconds since the kernel received the frame (its SO_TIMESTAMPNS)."""
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-            sec, nsec = _TIMESPEC.unpack_from(data)
-            return max(0.0, time.time() - (sec + nsec / 1e9))
-    return 0.0
 
 
 def device_for(ifname: str, mac: Optional[str] = None) -> str:
@@ -219,8 +216,9 @@ class ServicePorts:
     that cannot be opened here never swallows a query)."""
 
     def __init__(self, registry: Registry, topology: Callable[[], Topology],
-                 later: Callable[[int, Action], None], log: logging.Logger):
+                 later: Callable[[int, Action], None], log: logging.Logger, by_device: bool = True):
         self.registry, self.topology, self.later, self.log = registry, topology, later, log
+        self.by_device = by_device
         self.open: Dict[int, ServicePort] = {}           # dpid -> its port
         self._refused: Dict[int, str] = {}               # dpid -> the name that would not open
 
@@ -233,7 +231,7 @@ class ServicePorts:
             current = None
         if name is not None and current is None and self._refused.get(session.dpid) != name:
             port = ServicePort(name, session, self.topology, self.registry,
-                               lambda a: self.later(session.dpid, a), self.log)
+                               lambda a: self.later(session.dpid, a), self.log, self.by_device)
             if port.open(session.macs.get(name)):
                 self.open[session.dpid] = port
             else:

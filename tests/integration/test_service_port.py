@@ -1,16 +1,19 @@
 """The service port on real OVS (controller.pipeline.service_port): with it,
 the switch sends DNS queries and DHCP requests to the bridge's internal port
-`<bridge>-svc` and the controller answers through its socket there, not by
-packet-in; a frame written into the port without a return tag goes nowhere;
-without the port (deleted while the controller runs) both services fall back
-to packet-ins, and use the port again once it is back.  `vnetctl setup
---apply` adds the port once.
+`<bridge>-svc` and the controller reads them there, not by packet-in.  The
+answers leave by the asking vif's own device (a veth here), or, with
+--noanswers-by-device, tagged back through the service port.  A frame
+written into the port without a return tag goes nowhere; without the port
+(deleted while the controller runs) both services fall back to packet-ins,
+and use the port again once it is back.  `vnetctl setup --apply` adds the
+port once.
 
 The evidence that a query took the port and not a packet-in: the flows that
 match it (udp tp_dst=53 / 67) output to the service port's number and to no
-CONTROLLER, their packet counts rose, and so did the classifier's return flow
-(priority SERVICE_RETURN_PRIORITY, in_port=<service port>) that every answer
-written there passes."""
+CONTROLLER, and their packet counts rose.  Which road the answers took: the
+classifier's return flow (priority SERVICE_RETURN_PRIORITY, in_port=<service
+port>), which every answer written into the service port passes, stays put
+while answers leave by the vif's device, and counts them otherwise."""
 import re
 import secrets
 import socket
@@ -132,32 +135,53 @@ def resolves(s) -> None:
     assert status(s.dig(f'nope.{DOMAIN}')) == 'NXDOMAIN'
 
 
-def test_dig_gets_a_ptr_and_nxdomain_answers_through_the_service_port(s):
+def test_dig_gets_a_ptr_and_nxdomain_answers_through_the_service_port_and_its_vifs_device(s):
     svc = s.svc()
     assert s.targets(53) == {str(svc)}          # the query flows name no CONTROLLER
     punted, returned = s.punted(53), s.return_flow(svc)['n_packets']
     resolves(s)
-    wait_for(lambda: s.punted(53) >= punted + 3 and
-             s.return_flow(svc)['n_packets'] >= returned + 3, timeout=5,
-             what='the queries to reach the service port and the answers to leave it',
-             state=lambda: f'punted {s.punted(53) - punted}, '
-                           f'returned {s.return_flow(svc)["n_packets"] - returned}')
+    reaches(lambda: s.punted(53), punted + 3, 'queries to the service port')
+    assert s.return_flow(svc)['n_packets'] == returned, 'answers went back through the switch'
 
 
-def test_udhcpc_gets_its_lease_through_the_service_port(s):
+def test_udhcpc_gets_its_lease_through_the_service_port_and_its_vifs_device(s):
     svc = s.svc()
     assert s.targets(67) == {str(svc)}
     punted, returned = s.punted(67), s.return_flow(svc)['n_packets']
+    leased(s)
+    reaches(lambda: s.punted(67), punted + 2, 'DISCOVER and REQUEST to the service port')
+    assert s.return_flow(svc)['n_packets'] == returned, 'answers went back through the switch'
+
+
+def leased(s) -> None:
     lease = udhcpc_once(s.lab, s.hosts['dh'])
     assert lease is not None, 'no lease'
     assert (lease['ip'], lease['serverid'], lease['domain']) == (HOSTS['dh'][1], DHCP_IP, DOMAIN)
     assert lease['router'].split() == [GATEWAY] and lease['dns'].split() == [DNS_IP]
-    # DISCOVER and REQUEST in, OFFER and ACK out
-    wait_for(lambda: s.punted(67) >= punted + 2 and
-             s.return_flow(svc)['n_packets'] >= returned + 2, timeout=5,
-             what='DHCP to go through the service port',
-             state=lambda: f'punted {s.punted(67) - punted}, '
-                           f'returned {s.return_flow(svc)["n_packets"] - returned}')
+
+
+def test_with_noanswers_by_device_the_answers_go_back_tagged_through_the_switch(s):
+    svc = s.svc()
+    s.ctl.stop()
+    s.ctl.extra_args.append('--noanswers-by-device')
+    try:
+        s.ctl.start()
+        s.br.wait_connected()
+        wait_for(lambda: answers(s.dig(f'vm2.{DOMAIN}')) == [HOSTS['vm2'][1]], timeout=15,
+                 what='an answer from the restarted controller')
+        punted, returned = s.punted(53), s.return_flow(svc)['n_packets']
+        resolves(s)
+        leased(s)
+        # 3 queries and DISCOVER, REQUEST in; 3 answers, OFFER and ACK out by the return flow
+        reaches(lambda: s.punted(53), punted + 3, 'queries to the service port')
+        reaches(lambda: s.return_flow(svc)['n_packets'], returned + 5, 'answers through the return flow')
+    finally:
+        s.ctl.stop()
+        s.ctl.extra_args.remove('--noanswers-by-device')
+        s.ctl.start()
+        s.br.wait_connected()
+    wait_for(lambda: answers(s.dig(f'vm2.{DOMAIN}')) == [HOSTS['vm2'][1]], timeout=15,
+             what='an answer once the controller is back as it was')
 
 
 def sniffer(host) -> socket.socket:
@@ -226,13 +250,13 @@ def test_without_the_service_port_dhcp_and_dns_fall_back_to_packet_ins_and_use_i
             '--', 'set', 'Interface', s.svc_name, 'type=internal'])
     svc = s.svc()
     s.wait_punting_to(svc)
-    returned = s.return_flow(svc)['n_packets']
+    punted = s.punted(53) + s.punted(67)
     wait_for(lambda: answers(s.dig(f'vm2.{DOMAIN}')) == [HOSTS['vm2'][1]], timeout=10,
              what='an answer through the service port once it is back')
     resolves(s)
     lease = udhcpc_once(s.lab, s.hosts['dh'])
     assert lease is not None and lease['ip'] == HOSTS['dh'][1], f'no lease: {lease}'
-    reaches(lambda: s.return_flow(svc)['n_packets'], returned + 6, 'answers through the service port')
+    reaches(lambda: s.punted(53) + s.punted(67), punted + 6, 'requests to the service port')
 
 
 def test_vnetctl_setup_apply_adds_the_service_port_once(lab):

@@ -3,9 +3,10 @@ answers the names it asks, and its summary compares the sides."""
 import argparse
 
 import dns.message
+import pytest
 import yaml
 
-from bench.dns import DOMAIN, Run, name_ip, query_wire, summary, table, topology
+from bench.dns import DOMAIN, Run, concurrencies, name_ip, query_wire, summary, sweep, sweep_table, table, topology
 from controller.services.dns_zone import Zones, answer
 from controller.topology import validate_text
 
@@ -43,3 +44,25 @@ def test_the_table_says_which_way_ours_was_answered():
     assert lines[3].split()[:2] == ['ours', '990'] and '0.99x dnsmasq' in lines[3]
     args.packet_ins = True
     assert table(summary(runs), args).splitlines()[0].endswith('; ours by packet-ins')
+
+
+def test_the_peak_compares_each_sides_best_rate_over_the_concurrencies():
+    runs = [Run('dnsmasq', 16, answered=900, seconds=1.0, latencies=[0.001]),
+            Run('ours', 16, answered=800, seconds=1.0, latencies=[0.001]),
+            Run('dnsmasq', 64, answered=1000, seconds=1.0, latencies=[0.002]),
+            Run('ours', 64, answered=1100, seconds=1.0, latencies=[0.002])]
+    s = sweep(runs)
+    assert s['16']['ours']['ratio'] == round(800 / 900, 3) and s['64']['ours']['ratio'] == 1.1
+    assert s['peak'] == {'dnsmasq': {'qps': 1000, 'concurrency': 64},
+                         'ours': {'qps': 1100, 'concurrency': 64, 'ratio': 1.1}}
+    args = argparse.Namespace(rounds=1, duration=1.0, names=100, packet_ins=False)
+    text = sweep_table(s, args)
+    assert 'DNS, 16 queries in flight' in text and 'DNS, 64 queries in flight' in text
+    assert text.splitlines()[-1].endswith('ours 1.1x dnsmasq (target >= 1)')
+
+
+def test_concurrencies_are_a_comma_list_of_positive_counts():
+    assert concurrencies('16') == [16] and concurrencies('16,64') == [16, 64]
+    for bad in ('', 'x', '0', '16,-1'):
+        with pytest.raises(argparse.ArgumentTypeError):
+            concurrencies(bad)

@@ -186,6 +186,38 @@ def test_a_repeated_question_with_a_new_id_gets_its_own_id_back():
         assert dns.message.from_wire(parse_udp(action.frame).payload).id == ident
 
 
+def test_a_repeat_is_answered_from_memory_as_the_handler_would_until_the_topology_changes():
+    service = DnsService(LOG)
+    topology = validate_text(TOPOLOGY, 't.yml')
+    net1 = topology.networks['net1']
+    first = packet(topology, dns.message.make_query('vm1.net1.internal', 'A', id=1).to_wire())
+    assert service.repeat(topology, net1, first.frame, 0.0) is None      # never answered yet
+    [action] = service(first)
+    again = packet(topology, dns.message.make_query('vm1.net1.internal', 'A', id=2).to_wire())
+    remembered = service.repeat(topology, net1, again.frame, 0.0)
+    assert remembered is not None and dhcp_packet.checksums_ok(remembered)
+    [fresh] = DnsService(LOG)(again)
+    assert remembered == fresh.frame
+    assert service.counts == {'answer': 2}
+    # stale, another network, or a topology it was not built on: the full path decides
+    assert service.repeat(topology, net1, again.frame, 3.0) is None
+    assert service.repeat(topology, topology.networks['net2'], again.frame, 0.0) is None
+    edited = validate_text(TOPOLOGY, 't.yml')
+    assert service.repeat(edited, edited.networks['net1'], again.frame, 0.0) is None
+    assert service.counts == {'answer': 2}
+
+
+def test_the_registry_counts_an_answer_from_memory_as_a_punt_of_its_reason():
+    registry = build_registry(LOG)
+    topology = validate_text(TOPOLOGY, 't.yml')
+    query = packet(topology, dns.message.make_query('vm1.net1.internal', 'A').to_wire())
+    registry.dispatch(Reason.DNS_QUERY, query)
+    reply = registry.repeat(Reason.DNS_QUERY, topology, query.network, query.frame, 0.0)
+    assert reply is not None and registry.counts == {'DNS_QUERY': 2}
+    assert registry.repeat(Reason.DHCP_REQUEST, topology, query.network, query.frame, 0.0) is None
+    assert registry.counts == {'DNS_QUERY': 2}
+
+
 def test_random_bytes_to_port_53_are_counted_as_malformed_and_the_service_keeps_answering():
     service = DnsService(LOG)
     topology = validate_text(TOPOLOGY, 't.yml')

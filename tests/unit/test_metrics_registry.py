@@ -247,8 +247,8 @@ def test_each_datapath_says_whether_its_service_port_answers_and_counts_its_fram
     assert {s.labels['datapath']: s.value for s in families['vnet_service_port_open'].samples} == {'br0': 1}
     frames = {s.labels['result']: s.value for s in families['vnet_service_port_frames'].samples
               if s.name.endswith('_total')}
-    assert frames == {'received': 7, 'answered': 6, 'foreign': 1, 'send_failed': 0,
-                      'receive_failed': 0, 'failed': 0}
+    assert frames == {'received': 7, 'answered': 6, 'answered_by_device': 0, 'foreign': 1,
+                      'truncated': 0, 'send_failed': 0, 'receive_failed': 0, 'failed': 0}
 
 
 def test_a_session_reports_flow_mods_apply_latency_and_bundles():

@@ -76,25 +76,45 @@ class _Switch:
     def interface_at(self, topology, ofport):
         return self.ports.get(ofport)
 
+    def port_name(self, number):
+        iface = self.ports.get(number)
+        return iface.name if iface is not None else None
+
     def host_ports(self, topology, network):
         return []
 
 
 class _Sock:
-    def __init__(self):
-        self.sent = []
+    def __init__(self, fails=False):
+        self.sent, self.fails = [], fails
 
     def send(self, frame):
+        if self.fails:
+            raise OSError(19, 'No such device')
         self.sent.append(frame)
 
 
-def _port(ports, handler, writable=True):
+class _Devices:
+    """Port number -> the socket on its device (absent: no device here)."""
+    def __init__(self, sockets=None):
+        self.sockets, self.failures = dict(sockets or {}), []
+
+    def socket_for(self, port):
+        return self.sockets.get(port)
+
+    def failed(self, port):
+        self.failures.append(port)
+        self.sockets.pop(port, None)
+
+
+def _port(ports, handler, writable=True, devices=None):
     registry = Registry(LOG)
     registry.register(Reason.DHCP_REQUEST, handler)
     later = []
     port = ServicePort('br0-svc', _Switch(ports, writable), lambda: _Topology(), registry,
                        later.append, LOG)
-    port._sock = _Sock()
+    port._ring = _Sock()
+    port.devices = devices or _Devices()
     return port, later
 
 
@@ -115,7 +135,7 @@ def test_a_dhcp_request_gets_its_vifs_mac_back_and_the_answer_leaves_tagged_for_
     [packet] = seen
     assert packet.frame[6:12] == bytes.fromhex('525400000001') and packet.frame[:6] == b'\xff' * 6
     assert packet.in_port == 3 and packet.network == 'NET1'
-    assert port._sock.sent == [b'R' * 12 + return_tag(3) + b'\x08\x00answer'] and later == []
+    assert port._ring.sent == [b'R' * 12 + return_tag(3) + b'\x08\x00answer'] and later == []
 
 
 def test_frames_without_a_code_or_from_an_unknown_port_are_counted_and_never_answered():
@@ -123,17 +143,51 @@ def test_frames_without_a_code_or_from_an_unknown_port_are_counted_and_never_ans
     port, later = _port({}, lambda p: calls.append(p) or [])
     port.handle(b'\x00' * 60)
     port.handle(_dhcp_frame(3))                # port 3 is no interface
-    assert calls == [] and port._sock.sent == [] and port.counts['foreign'] == 2
+    assert calls == [] and port._ring.sent == [] and port.counts['foreign'] == 2
+
+
+def test_an_answer_leaves_by_the_ports_own_device_untagged_and_by_the_switch_once_that_fails():
+    vm1 = _Iface('vm1', '52:54:00:00:00:01', 'net1')
+    device = _Sock()
+    port, later = _port({3: vm1}, lambda p: [SendFrame(3, b'R' * 12 + b'\x08\x00answer')],
+                        devices=_Devices({3: device}))
+    port.handle(_dhcp_frame(3))
+    assert device.sent == [b'R' * 12 + b'\x08\x00answer'] and port._ring.sent == []
+    assert port.counts['answered'] == port.counts['answered_by_device'] == 1
+    port.devices.sockets[3] = _Sock(fails=True)          # the device went away
+    port.handle(_dhcp_frame(3))
+    assert port.devices.failures == [3]
+    assert port._ring.sent == [b'R' * 12 + return_tag(3) + b'\x08\x00answer']
+    assert port.counts['answered'] == 2 and port.counts['answered_by_device'] == 1
+    assert later == []
+
+
+def test_a_repeated_query_is_answered_from_the_services_memory_without_its_handler():
+    calls = []
+    vm1 = _Iface('vm1', '52:54:00:00:00:01', 'net1')
+    registry = Registry(LOG)
+    remembered = {b'again': b'R' * 12 + b'\x08\x00remembered'}
+    registry.register(Reason.DNS_QUERY, lambda p: calls.append(p) or [],
+                      repeat=lambda topology, network, frame, waited: remembered.get(frame[14:]))
+    port = ServicePort('br0-svc', _Switch({3: vm1}, True), lambda: _Topology(), registry,
+                       lambda a: None, LOG)
+    port._ring, port.devices = _Sock(), _Devices()
+    query = bytes.fromhex(service_mac(Reason.DNS_QUERY, 3).replace(':', '')) + bytes(6) + b'\x08\x00'
+    port.handle(query + b'again')
+    assert calls == [] and port._ring.sent == [b'R' * 12 + return_tag(3) + b'\x08\x00remembered']
+    assert registry.counts == {'DNS_QUERY': 1}
+    port.handle(query + b'first')
+    assert len(calls) == 1 and registry.counts == {'DNS_QUERY': 2}
 
 
 def test_only_a_writable_session_answers_and_an_answer_the_tag_cannot_carry_goes_to_the_event_thread():
     port, later = _port({3: _Iface('vm1', '52:54:00:00:00:01', 'net1')},
                         lambda p: [SendFrame(40000, b'R' * 14)], writable=False)
     port.handle(_dhcp_frame(3))
-    assert port._sock.sent == [] and later == []
+    assert port._ring.sent == [] and later == []
     port.switch.writable = True
     port.handle(_dhcp_frame(3))
-    assert port._sock.sent == [] and later == [SendFrame(40000, b'R' * 14)]
+    assert port._ring.sent == [] and later == [SendFrame(40000, b'R' * 14)]
 
 
 class _Session:
