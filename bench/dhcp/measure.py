@@ -1,15 +1,25 @@
 """Measuring both sides: a warm-up per side, then alternating rounds (under
-load, then one at a time), then the result with ratios and targets."""
+load, then one at a time), then the result with ratios and targets.
+
+Each round begins after a rest as long as the per-port DHCP meter takes to
+refill its burst (both sides rest alike).  Without it a round of ours that
+follows one of ours (mirrored alternation puts them back to back) starts
+with the buckets its predecessor emptied, and the result depends on the
+order of the rounds rather than on the responder."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Optional
 
 from bench.dhcp.loadgen import RoundResult
 from bench.dhcp.report import meter_cap, ratios, summarize, targets
 from bench.dhcp.sides import Bench, controller_hint
 from bench.stats import alternating
+from controller.pipeline.port_security import DHCP_BURST, DHCP_RATE_PPS
+
+METER_REST_S = DHCP_BURST / DHCP_RATE_PPS      # an emptied bucket full again
 
 
 def warm_up(bench: Bench, side: str, args: argparse.Namespace) -> tuple[dict, Optional[str]]:
@@ -46,6 +56,7 @@ def measure(bench: Bench, sides: list[str], args: argparse.Namespace) -> dict:
     idle: dict[str, list[RoundResult]] = {s: [] for s in sides}
     for _, side in alternating(live, args.rounds, mirrored=True):
         gen = bench.gens[side]
+        time.sleep(METER_REST_S)
         load[side].append(gen.run(side, args.duration, args.concurrency, args.timeout))
         gen.drain()
         if args.latency_duration > 0:
