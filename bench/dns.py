@@ -275,8 +275,7 @@ def sweep_table(by_concurrency: dict, args) -> str:
     return '\n\n'.join(blocks + [line])
 
 
-def table(s: dict, args, concurrency: Optional[int] = None) -> str:
-    concurrency = concurrency if concurrency is not None else args.concurrency
+def table(s: dict, args, concurrency: int) -> str:
     lines = [f'DNS, {concurrency} queries in flight, {args.rounds} rounds of {args.duration:g} s '
              f'per side, {args.names} names; ours '
              + ('by packet-ins' if getattr(args, 'packet_ins', False) else 'through the service port'),

@@ -57,10 +57,9 @@ class DnsService:
         # edit just removed (looking drops the memos of an older topology)
         zone = self._zone(packet) if packet.waited <= STALE_SECONDS else None
         if zone is not None:
-            found = self._frames.get(zone.network, packet.frame)
-            if found is not None:
-                self._count(found[0], packet)
-                return [SendFrame(packet.in_port, found[1])]
+            reply = self.repeat(packet.topology, packet.network, packet.frame, packet.waited)
+            if reply is not None:
+                return [SendFrame(packet.in_port, reply)]
         datagram = parse_udp(packet.frame)
         if datagram is None or datagram.dport != DNS_PORT:
             self._count(MALFORMED, packet)

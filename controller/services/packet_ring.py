@@ -33,6 +33,7 @@ TP_STATUS_KERNEL, TP_STATUS_USER = 0, 1
 SLOT = 2048                  # bytes a slot takes: the header, padding and the frame
 BLOCK = 1 << 16              # a contiguous kernel allocation holds 32 slots
 BLOCKS = 32                  # 1,024 slots, 2 MiB: 10 ms of queries at the DNS flood cap
+SLOTS = BLOCKS * BLOCK // SLOT
 SLOT_FRAME = SLOT - 80       # room for the frame after the header and the kernel's padding
 
 # struct tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec (then vlan and padding)
@@ -48,7 +49,7 @@ class PacketRing:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         try:
             sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
-            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, _REQ.pack(BLOCK, BLOCKS, SLOT, BLOCKS * BLOCK // SLOT))
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, _REQ.pack(BLOCK, BLOCKS, SLOT, SLOTS))
             # straight to the device: a queueing discipline only adds a lock
             sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
             # what we send is no request: the ring never sees it
@@ -61,7 +62,6 @@ class PacketRing:
             raise
         self.sock = sock
         self._status = memoryview(self._ring).cast('I')     # a slot's status word at offset/4
-        self._slots = BLOCKS * BLOCK // SLOT
         self._next = 0
         self._poll = select.poll()
         self._poll.register(sock, select.POLLIN | select.POLLERR)
@@ -84,7 +84,7 @@ class PacketRing:
         slots back."""
         taken: List[Tuple[bytes, float]] = []
         ring, status, now = self._ring, self._status, 0.0
-        for _ in range(self._slots):
+        for _ in range(SLOTS):
             offset = self._next * SLOT
             if status[offset // 4] & TP_STATUS_USER == 0:
                 return taken
@@ -95,7 +95,7 @@ class PacketRing:
                 now = now or time.time()
                 taken.append((ring[offset + mac:offset + mac + snaplen], max(0.0, now - sec - nsec * 1e-9)))
             status[offset // 4] = TP_STATUS_KERNEL
-            self._next = (self._next + 1) % self._slots
+            self._next = (self._next + 1) % SLOTS
         return taken
 
     def send(self, frame: bytes) -> None:

@@ -26,6 +26,8 @@ import socket
 import struct
 from typing import Dict, Optional, Protocol, Tuple
 
+from controller.packets.ethernet import mac_to_bytes
+
 MAX_SOCKETS = 256       # one per port that asked; past it they are all closed and opened anew
 IFNAMSIZ = 16
 SIOCGIFHWADDR, SIOCETHTOOL, ETHTOOL_GDRVINFO = 0x8927, 0x8946, 0x3
@@ -81,11 +83,6 @@ class PortDevices:
                 sock.close()
         self._open.clear()
 
-    @property
-    def direct(self) -> int:
-        """How many ports are answered through their own device."""
-        return sum(1 for _, _, sock in self._open.values() if sock is not None)
-
 
 def system_device(name: str, mac: str) -> bool:
     """Whether `name` is a device in this network namespace, with the switch's
@@ -94,15 +91,31 @@ def system_device(name: str, mac: str) -> bool:
     answers for the one it was mounted in)."""
     if not mac or not name or len(name) >= IFNAMSIZ:
         return False
+    if device_mac(name) != mac_to_bytes(mac):
+        return False
+    driver = _driver(name)         # None: a driver without ethtool, not known to be no tap
+    return driver is not None and driver != b'tun'
+
+
+def device_mac(name: str) -> Optional[bytes]:
+    """The MAC of device `name` in the calling thread's namespace, or None."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             found = fcntl.ioctl(probe, SIOCGIFHWADDR, struct.pack('16s16x', name.encode()))
-            drvinfo = ctypes.create_string_buffer(struct.pack('I', ETHTOOL_GDRVINFO), _DRVINFO_BYTES)
+        except OSError:             # no such device here
+            return None
+    return found[18:24]
+
+
+def _driver(name: str) -> Optional[bytes]:
+    """The device's driver as ethtool names it, or None (a driver without ethtool)."""
+    drvinfo = ctypes.create_string_buffer(struct.pack('I', ETHTOOL_GDRVINFO), _DRVINFO_BYTES)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
             fcntl.ioctl(probe, SIOCETHTOOL, struct.pack('16sP8x', name.encode(), ctypes.addressof(drvinfo)))
-        except OSError:             # no such device here, or a driver without ethtool
-            return False
-    driver = drvinfo.raw[4:36].split(b'\0', 1)[0]
-    return found[18:24] == bytes.fromhex(mac.replace(':', '')) and driver != b'tun'
+        except OSError:
+            return None
+    return drvinfo.raw[4:36].split(b'\0', 1)[0]
 
 
 def _device_socket(name: str, mac: str) -> Optional[socket.socket]:

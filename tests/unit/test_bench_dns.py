@@ -38,12 +38,12 @@ def test_the_summary_takes_medians_and_compares_each_of_ours_with_dnsmasq():
 def test_the_table_says_which_way_ours_was_answered():
     runs = [Run('dnsmasq', answered=1000, seconds=1.0, latencies=[0.001]),
             Run('ours', answered=990, seconds=1.0, latencies=[0.001])]
-    args = argparse.Namespace(concurrency=16, rounds=1, duration=1.0, names=100, packet_ins=False)
-    lines = table(summary(runs), args).splitlines()
+    args = argparse.Namespace(rounds=1, duration=1.0, names=100, packet_ins=False)
+    lines = table(summary(runs), args, 16).splitlines()
     assert lines[0].endswith('100 names; ours through the service port')
     assert lines[3].split()[:2] == ['ours', '990'] and '0.99x dnsmasq' in lines[3]
     args.packet_ins = True
-    assert table(summary(runs), args).splitlines()[0].endswith('; ours by packet-ins')
+    assert table(summary(runs), args, 16).splitlines()[0].endswith('; ours by packet-ins')
 
 
 def test_the_peak_compares_each_sides_best_rate_over_the_concurrencies():
